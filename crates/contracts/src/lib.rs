@@ -1,0 +1,65 @@
+//! Wire contracts generated from `proto/`, and the CloudEvents JSON form of a TriggerEvent.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod cloudevent;
+
+pub mod v1 {
+    #![allow(clippy::all, missing_docs)]
+    include!(concat!(env!("OUT_DIR"), "/echoflow.v1.rs"));
+}
+
+pub use cloudevent::{CloudEventError, EVENT_TYPE_MANUAL, EVENT_TYPE_WEBHOOK};
+pub use prost::Message;
+pub use v1::{ExecutionJob, ExecutionUpdate, TriggerEvent, UpdateKind};
+
+/// Content type of protobuf-encoded messages on the bus.
+pub const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
+/// Content type of CloudEvents in structured JSON mode.
+pub const CLOUDEVENTS_CONTENT_TYPE: &str = "application/cloudevents+json";
+/// Routing key of ExecutionJobs on `echoflow.jobs`.
+pub const JOB_ROUTING_KEY: &str = "execution";
+
+/// Why a message body could not be decoded.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot decode {what}: {reason}")]
+pub struct DecodeError {
+    pub what: &'static str,
+    pub reason: String,
+}
+
+impl ExecutionJob {
+    pub fn decode_bytes(body: &[u8]) -> Result<Self, DecodeError> {
+        let job = <Self as Message>::decode(body).map_err(|e| DecodeError {
+            what: "ExecutionJob",
+            reason: e.to_string(),
+        })?;
+        if uuid::Uuid::parse_str(&job.execution_id).is_err() {
+            return Err(DecodeError {
+                what: "ExecutionJob",
+                reason: format!("execution_id {:?} is not a UUID", job.execution_id),
+            });
+        }
+        if uuid::Uuid::parse_str(&job.workflow_id).is_err() {
+            return Err(DecodeError {
+                what: "ExecutionJob",
+                reason: format!("workflow_id {:?} is not a UUID", job.workflow_id),
+            });
+        }
+        if job.plan_json.is_empty() {
+            return Err(DecodeError {
+                what: "ExecutionJob",
+                reason: "plan_json is empty".into(),
+            });
+        }
+        Ok(job)
+    }
+}
+
+impl ExecutionUpdate {
+    pub fn decode_bytes(body: &[u8]) -> Result<Self, DecodeError> {
+        <Self as Message>::decode(body).map_err(|e| DecodeError {
+            what: "ExecutionUpdate",
+            reason: e.to_string(),
+        })
+    }
+}

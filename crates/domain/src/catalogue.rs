@@ -1,0 +1,372 @@
+//! The node types a workflow may use, each with the JSON Schema of its config.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+/// One entry of the palette served at `GET /api/v1/node-types`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeTypeSpec {
+    #[serde(rename = "type")]
+    pub type_name: &'static str,
+    /// "trigger" | "action" | "condition" | "flow"
+    pub category: &'static str,
+    pub label: &'static str,
+    pub description: &'static str,
+    pub config_schema: Value,
+    /// Output handles; empty means the single default output.
+    /// `condition.switch` lists only `default`: its other handles are its cases.
+    pub handles: Vec<&'static str>,
+}
+
+/// The whole catalogue, built once.
+pub fn catalogue() -> &'static [NodeTypeSpec] {
+    &CATALOGUE
+}
+
+/// The spec of one node type, if it exists.
+pub fn node_type(type_name: &str) -> Option<&'static NodeTypeSpec> {
+    CATALOGUE.iter().find(|spec| spec.type_name == type_name)
+}
+
+/// Node types whose runtime ships today. The others are part of the
+/// designed catalogue but need services (chat, AI, schedules) that are not
+/// built yet: the registry refuses them on save and the palette hides them.
+pub const AVAILABLE: [&str; 9] = [
+    "trigger.webhook",
+    "trigger.manual",
+    "trigger.event",
+    "action.http_request",
+    "action.set",
+    "condition.if",
+    "condition.switch",
+    "action.delay",
+    "flow.merge",
+];
+
+/// Whether a workflow may use `type_name` today.
+pub fn is_available(type_name: &str) -> bool {
+    AVAILABLE.contains(&type_name)
+}
+
+/// Whether `type_name` names a trigger (starts a workflow).
+pub fn is_trigger(type_name: &str) -> bool {
+    type_name.starts_with("trigger.")
+}
+
+/// The compiled config validator of a node type, built once per type.
+pub(crate) fn validator(type_name: &str) -> Option<&'static jsonschema::Validator> {
+    VALIDATORS.get(type_name)
+}
+
+/// Step policy keys every node type accepts beside its own config fields.
+pub(crate) const POLICY_KEYS: [&str; 3] = ["retry", "timeout_ms", "on_error"];
+
+static CATALOGUE: LazyLock<Vec<NodeTypeSpec>> = LazyLock::new(build);
+
+static VALIDATORS: LazyLock<HashMap<&'static str, jsonschema::Validator>> = LazyLock::new(|| {
+    CATALOGUE
+        .iter()
+        .filter_map(|spec| {
+            // The schemas are written below; a broken one is caught by the tests, and a type
+            // without a validator is reported as a fault by compile() rather than a panic.
+            jsonschema::draft202012::new(&spec.config_schema)
+                .ok()
+                .map(|v| (spec.type_name, v))
+        })
+        .collect()
+});
+
+fn policy_properties() -> Map<String, Value> {
+    let mut props = Map::new();
+    props.insert(
+        "retry".into(),
+        json!({
+            "type": "object",
+            "description": "Retry the step when it fails.",
+            "properties": {
+                "max_attempts": {"type": "integer", "minimum": 1, "maximum": 10,
+                                 "description": "Attempts in total, the first included."},
+                "backoff": {"enum": ["fixed", "linear", "exponential"], "default": "fixed"},
+                "delay_ms": {"type": "integer", "minimum": 0, "maximum": 3_600_000, "default": 1000},
+                "max_delay_ms": {"type": "integer", "minimum": 0, "maximum": 3_600_000},
+                "jitter": {"type": "boolean", "default": false}
+            },
+            "required": ["max_attempts"],
+            "additionalProperties": false
+        }),
+    );
+    props.insert(
+        "timeout_ms".into(),
+        json!({"type": "integer", "minimum": 1, "maximum": 300_000,
+               "description": "Fail the step when it runs longer."}),
+    );
+    props.insert(
+        "on_error".into(),
+        json!({"enum": ["fail", "continue"], "default": "fail",
+               "description": "continue leaves by the error handle instead of failing the run."}),
+    );
+    props
+}
+
+/// Wraps a type's own fields into a config schema that also allows the policy keys.
+fn config_schema(own: Value, required: &[&str]) -> Value {
+    let mut props = policy_properties();
+    if let Value::Object(own) = own {
+        props.extend(own);
+    }
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": false
+    })
+}
+
+fn spec(
+    type_name: &'static str,
+    label: &'static str,
+    description: &'static str,
+    schema: Value,
+    handles: Vec<&'static str>,
+) -> NodeTypeSpec {
+    let category = match type_name.split('.').next() {
+        Some("trigger") => "trigger",
+        Some("condition") => "condition",
+        Some("flow") => "flow",
+        _ => "action",
+    };
+    NodeTypeSpec {
+        type_name,
+        category,
+        label,
+        description,
+        config_schema: schema,
+        handles,
+    }
+}
+
+fn string() -> Value {
+    json!({"type": "string"})
+}
+
+fn non_empty_string() -> Value {
+    json!({"type": "string", "minLength": 1})
+}
+
+fn string_map() -> Value {
+    json!({"type": "object", "additionalProperties": {"type": "string"}})
+}
+
+fn build() -> Vec<NodeTypeSpec> {
+    vec![
+        spec(
+            "trigger.webhook",
+            "Webhook",
+            "Starts when an HTTP request reaches the workflow's webhook URL. Data: {body, headers, query}.",
+            config_schema(
+                json!({"hmac_secret": non_empty_string(), "signature_header": non_empty_string()}),
+                &[],
+            ),
+            vec![],
+        ),
+        spec(
+            "trigger.manual",
+            "Manual run",
+            "Starts when the workflow is executed by hand; the data is the input given.",
+            config_schema(json!({}), &[]),
+            vec![],
+        ),
+        spec(
+            "trigger.schedule",
+            "Schedule",
+            "Starts on a cron schedule.",
+            config_schema(
+                json!({"cron": non_empty_string(), "timezone": non_empty_string()}),
+                &["cron"],
+            ),
+            vec![],
+        ),
+        spec(
+            "trigger.event",
+            "Event",
+            "Starts on an event from the bus; filter is an expression over `event`.",
+            config_schema(
+                json!({"event_type": non_empty_string(), "filter": string()}),
+                &["event_type"],
+            ),
+            vec![],
+        ),
+        spec(
+            "trigger.conversation_started",
+            "Conversation started",
+            "Starts when an end user opens a new conversation.",
+            config_schema(json!({"contains": string()}), &[]),
+            vec![],
+        ),
+        spec(
+            "trigger.message_received",
+            "Message received",
+            "Starts when a chat message arrives, optionally only when it contains a text.",
+            config_schema(json!({"contains": string()}), &[]),
+            vec![],
+        ),
+        spec(
+            "trigger.sentiment",
+            "Sentiment",
+            "Starts when a message's sentiment is below or above a threshold.",
+            config_schema(
+                json!({"threshold": {"type": "number"}, "direction": {"enum": ["below", "above"]}}),
+                &["threshold", "direction"],
+            ),
+            vec![],
+        ),
+        spec(
+            "trigger.intent_detected",
+            "Intent detected",
+            "Starts when a named intent is detected in a message.",
+            config_schema(
+                json!({"intent": non_empty_string(),
+                       "min_confidence": {"type": "number", "minimum": 0, "maximum": 1}}),
+                &["intent"],
+            ),
+            vec![],
+        ),
+        spec(
+            "trigger.image_uploaded",
+            "Image uploaded",
+            "Starts when an image is uploaded.",
+            config_schema(json!({}), &[]),
+            vec![],
+        ),
+        spec(
+            "action.http_request",
+            "HTTP request",
+            "Calls an HTTP API. Output: {status, headers, body}.",
+            config_schema(
+                json!({
+                    "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]},
+                    "url": non_empty_string(),
+                    "headers": string_map(),
+                    "query": string_map(),
+                    "body": {}
+                }),
+                &["method", "url"],
+            ),
+            vec![],
+        ),
+        spec(
+            "action.set",
+            "Set values",
+            "Builds an object from expressions. Output: the values.",
+            config_schema(json!({"values": {"type": "object"}}), &["values"]),
+            vec![],
+        ),
+        spec(
+            "condition.if",
+            "If",
+            "Leaves by `true` or `false` depending on a condition.",
+            config_schema(json!({"condition": non_empty_string()}), &["condition"]),
+            vec!["true", "false"],
+        ),
+        spec(
+            "condition.switch",
+            "Switch",
+            "Leaves by the handle of the first case whose condition holds, or by `default`.",
+            config_schema(
+                json!({"cases": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "properties": {"handle": non_empty_string(), "condition": non_empty_string()},
+                        "required": ["handle", "condition"],
+                        "additionalProperties": false
+                    }
+                }}),
+                &["cases"],
+            ),
+            vec!["default"],
+        ),
+        spec(
+            "action.delay",
+            "Delay",
+            "Waits before the next step.",
+            config_schema(
+                json!({"duration_ms": {"type": "integer", "minimum": 0, "maximum": 86_400_000}}),
+                &["duration_ms"],
+            ),
+            vec![],
+        ),
+        spec(
+            "action.send_message",
+            "Send message",
+            "Answers in the conversation that triggered the workflow.",
+            config_schema(json!({"text": non_empty_string()}), &["text"]),
+            vec![],
+        ),
+        spec(
+            "action.tag_conversation",
+            "Tag conversation",
+            "Adds a tag to the conversation that triggered the workflow.",
+            config_schema(json!({"tag": non_empty_string()}), &["tag"]),
+            vec![],
+        ),
+        spec(
+            "action.ai_text",
+            "AI text",
+            "Generates text with the language model; with a schema, the parsed JSON.",
+            config_schema(
+                json!({"prompt": non_empty_string(), "schema": {"type": "object"}}),
+                &["prompt"],
+            ),
+            vec![],
+        ),
+        spec(
+            "flow.merge",
+            "Merge",
+            "Waits for its incoming branches. Output: the incoming outputs by node id.",
+            config_schema(json!({}), &[]),
+            vec![],
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_schema_compiles_and_allows_policy_keys() {
+        for spec in catalogue() {
+            let validator = validator(spec.type_name);
+            assert!(
+                validator.is_some(),
+                "{} schema does not compile",
+                spec.type_name
+            );
+            let props = &spec.config_schema["properties"];
+            for key in POLICY_KEYS {
+                assert!(props.get(key).is_some(), "{} lacks {key}", spec.type_name);
+            }
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        assert_eq!(
+            node_type("condition.if").map(|s| s.handles.clone()),
+            Some(vec!["true", "false"])
+        );
+        assert_eq!(node_type("flow.merge").map(|s| s.category), Some("flow"));
+        assert!(node_type("action.nope").is_none());
+        assert!(is_trigger("trigger.webhook"));
+        assert!(!is_trigger("action.set"));
+        let names: Vec<_> = catalogue().iter().map(|s| s.type_name).collect();
+        let unique: std::collections::HashSet<_> = names.iter().collect();
+        assert_eq!(names.len(), unique.len());
+    }
+}

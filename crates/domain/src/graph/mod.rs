@@ -1,0 +1,107 @@
+//! The workflow graph as saved (a React Flow document) and its compilation into an execution plan.
+
+mod compile;
+mod parse;
+mod plan;
+
+pub use compile::compile;
+pub use parse::parse_definition;
+pub use plan::{Backoff, ExecutionPlan, OnError, PlanEdge, PlanNode, RetryPolicy, StepPolicy};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A workflow definition: `{"nodes": [...], "edges": [...]}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct FlowDefinition {
+    #[serde(default)]
+    pub nodes: Vec<Node>,
+    #[serde(default)]
+    pub edges: Vec<Edge>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Node {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub node_type: String,
+    #[serde(default)]
+    pub position: Position,
+    #[serde(default)]
+    pub data: NodeData,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+pub struct Position {
+    #[serde(default)]
+    pub x: f64,
+    #[serde(default)]
+    pub y: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeData {
+    #[serde(default)]
+    pub label: String,
+    #[serde(default = "empty_object")]
+    pub config: Value,
+    /// Any other React Flow fields, kept so a definition round-trips unchanged.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Default for NodeData {
+    fn default() -> Self {
+        Self {
+            label: String::new(),
+            config: empty_object(),
+            extra: Map::new(),
+        }
+    }
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Edge {
+    pub id: String,
+    pub source: String,
+    pub target: String,
+    #[serde(
+        rename = "sourceHandle",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source_handle: Option<String>,
+    /// Any other React Flow fields (`targetHandle`, `animated`, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One thing wrong with a definition, and where: `nodes[2].data.config.url`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GraphFault {
+    pub path: String,
+    pub message: String,
+}
+
+impl GraphFault {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for GraphFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! The `echoflow` command: the whole platform in one process (`up`), one
+//! service of the distributed deployment (`serve`), or the migrations.
+
+mod migrate;
+mod up;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "echoflow", version, about = "AI chat and workflow automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs every service in this process: SQLite files under --data-dir, the in-process bus, the API on --port.
+    Up(up::UpArgs),
+    /// Runs one service against PostgreSQL and RabbitMQ, configured by config files and ECHOFLOW_* variables.
+    Serve {
+        #[arg(value_enum)]
+        service: Service,
+    },
+    /// Applies the migrations of every schema slice, then exits.
+    Migrate(migrate::MigrateArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Service {
+    Gateway,
+    WorkflowRegistry,
+    Executor,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Up(args) => up::run(args).await,
+        Command::Serve { service } => match service {
+            Service::Gateway => echoflow_gateway::startup::serve_from_env().await,
+            Service::WorkflowRegistry => {
+                echoflow_workflow_registry::startup::serve_from_env().await
+            }
+            Service::Executor => echoflow_executor::startup::serve_from_env().await,
+        },
+        Command::Migrate(args) => migrate::run(args).await,
+    }
+}

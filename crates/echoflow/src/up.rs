@@ -1,0 +1,154 @@
+//! `echoflow up`: every service in one process, wired over loopback and one
+//! in-process bus, each with its own SQLite file.
+
+use clap::Args;
+use echoflow_bus::{InProcessBus, SharedBus};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Args)]
+pub struct UpArgs {
+    /// Port of the public API.
+    #[arg(long, default_value_t = 8080, env = "ECHOFLOW_PORT")]
+    port: u16,
+    /// Address the public API listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Folder of the SQLite files (one per schema slice) and the generated secrets.
+    #[arg(long, default_value = "./data", env = "ECHOFLOW_DATA_DIR")]
+    data_dir: PathBuf,
+}
+
+fn sqlite_url(dir: &Path, slice: &str) -> String {
+    format!("sqlite://{}/{slice}.db?mode=rwc", dir.display())
+}
+
+/// A secret kept in the data folder, created on first start, so tokens
+/// survive restarts without shipping a known default.
+fn persistent_secret(dir: &Path, name: &str) -> anyhow::Result<String> {
+    let path = dir.join(name);
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_string();
+        if existing.len() >= 32 {
+            return Ok(existing);
+        }
+    }
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    std::fs::write(&path, &secret)?;
+    Ok(secret)
+}
+
+fn step(message: &str) {
+    eprintln!("  \u{2022} {message}");
+}
+
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)?;
+    let dir = std::fs::canonicalize(&args.data_dir)?;
+    let jwt_secret = persistent_secret(&dir, "jwt.secret")?;
+    let internal_token = persistent_secret(&dir, "internal.token")?;
+    let shared = |slice: &str| {
+        vec![
+            ("server.host", "127.0.0.1".to_string()),
+            ("server.port", "0".to_string()),
+            ("database.url", sqlite_url(&dir, slice)),
+            ("database.max_connections", "8".to_string()),
+            ("auth.jwt_secret", jwt_secret.clone()),
+            ("auth.internal_token", internal_token.clone()),
+        ]
+    };
+    let bus: SharedBus = Arc::new(InProcessBus::new());
+    eprintln!("echoflow up: data in {}", dir.display());
+
+    let mut executor_overrides = shared("executions");
+    executor_overrides.push(("executor.recover_on_start", "true".to_string()));
+    let executor_settings = echoflow_executor::Settings::load(&borrowed(&executor_overrides))?;
+    echoflow_service_kit::telemetry::init("echoflow", &executor_settings.telemetry);
+    let executor = echoflow_executor::Application::build(executor_settings, bus.clone()).await?;
+    let executor_url = format!("http://127.0.0.1:{}", executor.port());
+    step(&format!("executor ready on {executor_url}"));
+
+    let public_url = format!("http://{}:{}", public_host(&args.host), args.port);
+    let mut registry_overrides = shared("registry");
+    registry_overrides.push(("services.executor_url", executor_url.clone()));
+    registry_overrides.push(("services.public_url", public_url.clone()));
+    let registry = echoflow_workflow_registry::Application::build(
+        echoflow_workflow_registry::Settings::load(&borrowed(&registry_overrides))?,
+        bus.clone(),
+    )
+    .await?;
+    let registry_url = format!("http://127.0.0.1:{}", registry.port());
+    step(&format!("workflow-registry ready on {registry_url}"));
+
+    let mut gateway_overrides = shared("identity");
+    gateway_overrides.retain(|(k, _)| *k != "server.host" && *k != "server.port");
+    gateway_overrides.push(("server.host", args.host.clone()));
+    gateway_overrides.push(("server.port", args.port.to_string()));
+    gateway_overrides.push(("services.registry_url", registry_url));
+    gateway_overrides.push(("services.executor_url", executor_url));
+    gateway_overrides.push(("services.public_url", public_url.clone()));
+    let gateway = echoflow_gateway::Application::build(
+        echoflow_gateway::Settings::load(&borrowed(&gateway_overrides))?,
+        bus.clone(),
+    )
+    .await?;
+    step(&format!(
+        "gateway ready: API on {public_url}, docs at {public_url}/api/docs"
+    ));
+    tracing::info!(port = gateway.port(), "echoflow up");
+
+    let shutdown = echoflow_service_kit::shutdown::on_signal();
+    let results = tokio::join!(
+        supervise(
+            "gateway",
+            gateway.run_until_stopped(shutdown.clone()),
+            shutdown.clone()
+        ),
+        supervise(
+            "workflow-registry",
+            registry.run_until_stopped(shutdown.clone()),
+            shutdown.clone()
+        ),
+        supervise(
+            "executor",
+            executor.run_until_stopped(shutdown.clone()),
+            shutdown.clone()
+        ),
+    );
+    echoflow_service_kit::telemetry::shutdown();
+    results.0?;
+    results.1?;
+    results.2?;
+    Ok(())
+}
+
+/// When one service stops, the others stop too.
+async fn supervise(
+    name: &str,
+    service: impl std::future::Future<Output = anyhow::Result<()>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let result = service.await;
+    if let Err(e) = &result {
+        tracing::error!(service = name, error = ?e, "service stopped with an error");
+    }
+    shutdown.cancel();
+    result
+}
+
+fn borrowed(pairs: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    pairs.to_vec()
+}
+
+/// The host to put in links: a wildcard listen address is reached as localhost.
+fn public_host(host: &str) -> &str {
+    match host {
+        "0.0.0.0" | "::" => "127.0.0.1",
+        other => other,
+    }
+}

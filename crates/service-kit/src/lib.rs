@@ -1,0 +1,17 @@
+//! What every echoflow service shares: settings, telemetry, the HTTP bootstrap, errors, auth, health and metrics.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod auth;
+pub mod bus;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod metrics;
+pub mod settings;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use auth::{AuthUser, InternalCaller, JwtKeys};
+pub use error::{ApiError, ErrorCode};
+pub use settings::load_settings;

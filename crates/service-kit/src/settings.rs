@@ -1,0 +1,170 @@
+//! Typed settings: built-in defaults, then `config/base.toml`, then
+//! `config/<ECHOFLOW_ENV>.toml`, then `ECHOFLOW_<SECTION>__<KEY>` variables.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// Where a service listens.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// The service's database: `postgres://...` (the service uses its own schema)
+/// or `sqlite://<file>` (one file per schema slice).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+/// The message bus: `amqp://...` for RabbitMQ; `inprocess` only inside `echoflow up`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BusSettings {
+    pub url: SecretString,
+    pub prefetch: u16,
+}
+
+/// Token signing and service-to-service authentication.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub jwt_secret: SecretString,
+    /// Shared secret that internal (service-to-service) calls present.
+    pub internal_token: SecretString,
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_secs: i64,
+}
+
+/// Logs and traces.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    /// An EnvFilter directive, e.g. `info,sqlx=warn`.
+    pub log_level: String,
+    /// `json` or `pretty`.
+    pub log_format: String,
+    /// OTLP/HTTP traces endpoint (e.g. `http://127.0.0.1:4318/v1/traces`); off when empty.
+    pub otlp_endpoint: Option<String>,
+}
+
+/// How services reach each other.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServicesSettings {
+    pub registry_url: String,
+    pub executor_url: String,
+    /// The public base URL, used to build links such as `webhook_url`.
+    pub public_url: String,
+}
+
+const DEFAULTS: &str = r#"
+[server]
+host = "0.0.0.0"
+max_body_bytes = 1048576
+
+[database]
+url = "postgres://postgres@127.0.0.1:5432/echoflow"
+max_connections = 20
+
+[bus]
+url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+prefetch = 32
+
+[auth]
+jwt_secret = "change-me-in-production-this-is-only-a-development-secret"
+internal_token = "change-me-internal-development-token"
+access_token_ttl_secs = 900
+refresh_token_ttl_secs = 2592000
+
+[telemetry]
+log_level = "info,sqlx=warn,sea_orm=warn,lapin=warn"
+log_format = "json"
+
+[services]
+registry_url = "http://127.0.0.1:8081"
+executor_url = "http://127.0.0.1:8082"
+public_url = "http://127.0.0.1:8080"
+
+[executor]
+allow_networks = ""
+concurrency = 32
+http_timeout_ms = 30000
+"#;
+
+/// The port each service listens on unless told otherwise.
+pub fn default_port(service: &str) -> u16 {
+    match service {
+        "workflow-registry" => 8081,
+        "executor" => 8082,
+        _ => 8080,
+    }
+}
+
+/// Loads the settings of `service`. `overrides` (key, value) pairs are applied
+/// last; `echoflow up` uses them to wire the embedded services together.
+pub fn load_settings<T: DeserializeOwned>(
+    service: &str,
+    overrides: &[(&str, String)],
+) -> Result<T, config::ConfigError> {
+    let dir = config_dir();
+    let env_name = environment_name();
+    let mut builder = config::Config::builder()
+        .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+        .set_default("server.port", i64::from(default_port(service)))?
+        .add_source(config::File::from(dir.join("base")).required(false))
+        .add_source(config::File::from(dir.join(&env_name)).required(false))
+        .add_source(config::File::from(dir.join(service)).required(false))
+        .add_source(
+            config::Environment::with_prefix("ECHOFLOW")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true),
+        );
+    for (key, value) in overrides {
+        builder = builder.set_override(*key, value.clone())?;
+    }
+    builder.build()?.try_deserialize()
+}
+
+/// `ECHOFLOW_CONFIG_DIR`, else `./config`.
+fn config_dir() -> std::path::PathBuf {
+    config::Config::builder()
+        .add_source(config::Environment::with_prefix("ECHOFLOW").prefix_separator("_"))
+        .build()
+        .ok()
+        .and_then(|c| c.get_string("config_dir").ok())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("config"))
+}
+
+/// `ECHOFLOW_ENV` (e.g. `production`), else `local`.
+fn environment_name() -> String {
+    config::Config::builder()
+        .add_source(config::Environment::with_prefix("ECHOFLOW").prefix_separator("_"))
+        .build()
+        .ok()
+        .and_then(|c| c.get_string("env").ok())
+        .unwrap_or_else(|| "local".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Probe {
+        server: ServerSettings,
+        auth: AuthSettings,
+    }
+
+    #[test]
+    fn defaults_give_each_service_its_port_and_overrides_win() {
+        let p: Probe = load_settings("executor", &[]).unwrap();
+        assert_eq!(p.server.port, 8082);
+        assert_eq!(p.auth.access_token_ttl_secs, 900);
+        let p: Probe = load_settings("gateway", &[("server.port", "9999".into())]).unwrap();
+        assert_eq!(p.server.port, 9999);
+    }
+}

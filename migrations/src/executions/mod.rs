@@ -1,0 +1,14 @@
+//! The executions slice, owned by the executor: executions and their steps.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_executions;
+
+pub struct ExecutionsMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for ExecutionsMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_create_executions::Migration)]
+    }
+}

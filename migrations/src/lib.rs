@@ -1,0 +1,73 @@
+//! Database migrations, one folder and one migrator per schema slice; each
+//! runs on PostgreSQL (the slice's schema) and SQLite (the slice's file).
+
+pub mod executions;
+pub mod identity;
+pub mod registry;
+
+pub use executions::ExecutionsMigrator;
+pub use identity::IdentityMigrator;
+pub use registry::RegistryMigrator;
+pub use sea_orm_migration::MigratorTrait;
+
+/// A schema slice and the service that owns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slice {
+    Identity,
+    Registry,
+    Executions,
+}
+
+impl Slice {
+    pub const ALL: [Slice; 3] = [Slice::Identity, Slice::Registry, Slice::Executions];
+
+    /// The schema (PostgreSQL) or file stem (SQLite) of the slice.
+    pub fn name(self) -> &'static str {
+        match self {
+            Slice::Identity => "identity",
+            Slice::Registry => "registry",
+            Slice::Executions => "executions",
+        }
+    }
+
+    /// The service that owns, and migrates, the slice.
+    pub fn owner(self) -> &'static str {
+        match self {
+            Slice::Identity => "gateway",
+            Slice::Registry => "workflow-registry",
+            Slice::Executions => "executor",
+        }
+    }
+
+    /// Applies every pending migration of the slice; returns how many ran.
+    pub async fn migrate(
+        self,
+        db: &sea_orm_migration::sea_orm::DatabaseConnection,
+    ) -> Result<usize, sea_orm_migration::DbErr> {
+        let pending = match self {
+            Slice::Identity => IdentityMigrator::get_pending_migrations(db).await?.len(),
+            Slice::Registry => RegistryMigrator::get_pending_migrations(db).await?.len(),
+            Slice::Executions => ExecutionsMigrator::get_pending_migrations(db).await?.len(),
+        };
+        match self {
+            Slice::Identity => IdentityMigrator::up(db, None).await?,
+            Slice::Registry => RegistryMigrator::up(db, None).await?,
+            Slice::Executions => ExecutionsMigrator::up(db, None).await?,
+        }
+        Ok(pending)
+    }
+}
+
+pub(crate) mod common {
+    use sea_orm_migration::prelude::*;
+
+    /// Creates the slice's outbox and processed-message tables.
+    pub async fn create_messaging_tables(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+        manager
+            .create_table(echoflow_bus::outbox::create_table_statement())
+            .await?;
+        manager
+            .create_table(echoflow_bus::dedupe::create_table_statement())
+            .await
+    }
+}

@@ -1,0 +1,212 @@
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Workflows {
+    Table,
+    Id,
+    OwnerId,
+    ChatbotId,
+    Name,
+    Description,
+    IsActive,
+    CurrentVersion,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum WorkflowVersions {
+    Table,
+    WorkflowId,
+    Version,
+    Definition,
+    Plan,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Triggers {
+    Table,
+    WorkflowId,
+    OwnerId,
+    ChatbotId,
+    TriggerType,
+    EventType,
+    Version,
+    IsActive,
+}
+
+#[derive(DeriveIden)]
+enum Webhooks {
+    Table,
+    Token,
+    WorkflowId,
+    CreatedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Workflows::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(Workflows::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(Workflows::OwnerId).uuid().not_null())
+                    .col(ColumnDef::new(Workflows::ChatbotId).uuid().not_null())
+                    .col(ColumnDef::new(Workflows::Name).string().not_null())
+                    .col(ColumnDef::new(Workflows::Description).text().null())
+                    .col(ColumnDef::new(Workflows::IsActive).boolean().not_null())
+                    .col(
+                        ColumnDef::new(Workflows::CurrentVersion)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Workflows::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Workflows::UpdatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("workflows_owner")
+                    .table(Workflows::Table)
+                    .col(Workflows::OwnerId)
+                    .col(Workflows::CreatedAt)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(WorkflowVersions::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(WorkflowVersions::WorkflowId)
+                            .uuid()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WorkflowVersions::Version)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WorkflowVersions::Definition)
+                            .json_binary()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WorkflowVersions::Plan)
+                            .json_binary()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WorkflowVersions::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .primary_key(
+                        Index::create()
+                            .col(WorkflowVersions::WorkflowId)
+                            .col(WorkflowVersions::Version),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(WorkflowVersions::Table, WorkflowVersions::WorkflowId)
+                            .to(Workflows::Table, Workflows::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Triggers::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(Triggers::WorkflowId)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(Triggers::OwnerId).uuid().not_null())
+                    .col(ColumnDef::new(Triggers::ChatbotId).uuid().not_null())
+                    .col(ColumnDef::new(Triggers::TriggerType).string().not_null())
+                    .col(ColumnDef::new(Triggers::EventType).string().null())
+                    .col(ColumnDef::new(Triggers::Version).integer().not_null())
+                    .col(ColumnDef::new(Triggers::IsActive).boolean().not_null())
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Triggers::Table, Triggers::WorkflowId)
+                            .to(Workflows::Table, Workflows::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("triggers_event_type")
+                    .table(Triggers::Table)
+                    .col(Triggers::EventType)
+                    .col(Triggers::IsActive)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Webhooks::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(Webhooks::Token)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Webhooks::WorkflowId)
+                            .uuid()
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Webhooks::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Webhooks::Table, Webhooks::WorkflowId)
+                            .to(Workflows::Table, Workflows::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        crate::common::create_messaging_tables(manager).await
+    }
+}

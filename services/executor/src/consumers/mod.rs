@@ -1,0 +1,3 @@
+//! Bus consumers of the executor.
+
+pub mod jobs;

@@ -1,0 +1,184 @@
+//! `action.http_request`: one HTTP call, guarded by the network policy at
+//! every address it resolves to (also after redirects), with a bounded body.
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use serde_json::{Map, Value, json};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::network::NetworkPolicy;
+use super::nodes::NodeError;
+
+/// Largest response body kept in a step's output.
+const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct HttpNode {
+    client: reqwest::Client,
+    policy: Arc<NetworkPolicy>,
+    default_timeout: Duration,
+}
+
+/// Resolves names and keeps only the addresses the policy permits, so a
+/// name cannot smuggle a request to an internal address.
+struct GuardedResolver {
+    policy: Arc<NetworkPolicy>,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.policy.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let permitted: Vec<SocketAddr> = addrs
+                .into_iter()
+                .filter(|a| policy.permits(a.ip()))
+                .collect();
+            if permitted.is_empty() {
+                return Err(format!(
+                    "{host} resolves only to addresses this executor may not reach"
+                )
+                .into());
+            }
+            let iter: Addrs = Box::new(permitted.into_iter());
+            Ok(iter)
+        })
+    }
+}
+
+impl HttpNode {
+    pub fn new(policy: NetworkPolicy, default_timeout: Duration) -> Result<Self, reqwest::Error> {
+        let policy = Arc::new(policy);
+        let redirect_policy = policy.clone();
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: policy.clone(),
+            }))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 5 {
+                    return attempt.error("too many redirects");
+                }
+                match literal_ip(attempt.url()) {
+                    Some(ip) if !redirect_policy.permits(ip) => {
+                        attempt.error("redirect to an address this executor may not reach")
+                    }
+                    _ => attempt.follow(),
+                }
+            }))
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("echoflow/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            client,
+            policy,
+            default_timeout,
+        })
+    }
+
+    /// Makes the request described by the resolved config; any status is a
+    /// result (`{status, headers, body}`), only transport failures are errors.
+    pub async fn call(&self, config: &Value) -> Result<Value, NodeError> {
+        let method = config
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or("GET");
+        let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| NodeError::Permanent(format!("unknown method {method}")))?;
+        let raw_url = config
+            .get("url")
+            .and_then(Value::as_str)
+            .ok_or_else(|| NodeError::Permanent("url must be a string".into()))?;
+        let url = reqwest::Url::parse(raw_url)
+            .map_err(|e| NodeError::Permanent(format!("invalid url {raw_url:?}: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(NodeError::Permanent("url must be http or https".into()));
+        }
+        if let Some(ip) = literal_ip(&url)
+            && !self.policy.permits(ip)
+        {
+            return Err(NodeError::Permanent(format!(
+                "{ip} is a private, loopback, link-local or metadata address; allow it with ECHOFLOW_EXECUTOR__ALLOW_NETWORKS"
+            )));
+        }
+        let timeout = config
+            .get("timeout_ms")
+            .and_then(Value::as_u64)
+            .map(Duration::from_millis)
+            .unwrap_or(self.default_timeout);
+        let mut request = self.client.request(method, url).timeout(timeout);
+        if let Some(headers) = config.get("headers").and_then(Value::as_object) {
+            for (name, value) in headers {
+                request = request.header(name, as_text(value));
+            }
+        }
+        if let Some(query) = config.get("query").and_then(Value::as_object) {
+            let pairs: Vec<(String, String)> =
+                query.iter().map(|(k, v)| (k.clone(), as_text(v))).collect();
+            request = request.query(&pairs);
+        }
+        match config.get("body") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => request = request.body(s.clone()),
+            Some(other) => request = request.json(other),
+        }
+        let mut response = request.send().await.map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let headers: Map<String, Value> = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), json!(v))))
+            .collect();
+        let is_json = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.contains("json"));
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(NodeError::Permanent(format!(
+                    "the response body is larger than {MAX_BODY_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = if is_json {
+            serde_json::from_slice(&body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
+        } else if body.is_empty() {
+            Value::Null
+        } else {
+            Value::String(String::from_utf8_lossy(&body).into_owned())
+        };
+        Ok(json!({"status": status, "headers": headers, "body": body}))
+    }
+}
+
+fn transport_error(e: reqwest::Error) -> NodeError {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(inner) = source {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    NodeError::Retryable(message)
+}
+
+fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
+        url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
+        url::Host::Domain(_) => None,
+    }
+}
+
+fn as_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

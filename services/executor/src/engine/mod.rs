@@ -1,0 +1,318 @@
+//! Runs one execution: walks the compiled plan from the trigger, runs each
+//! reached node with its retry and timeout policy, and records every step in
+//! the same transaction as its ExecutionUpdate. A step already recorded is
+//! never run again when a job is redelivered: its output is reused.
+
+pub mod http;
+pub mod network;
+pub mod nodes;
+
+use chrono::Utc;
+use echoflow_bus::outbox::OutboxHandle;
+use echoflow_contracts::{ExecutionJob, UpdateKind};
+use echoflow_domain::{ExecutionPlan, OnError, PlanNode};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+    TransactionTrait, sea_query::Expr,
+};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::store::executions::{self, JobIds};
+use crate::store::{status, steps};
+use crate::updates;
+use nodes::{NodeError, NodeRunner};
+
+/// Why a job could not be run to an end.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The job itself is unusable: dead-letter it.
+    #[error("{0}")]
+    Malformed(String),
+    /// The database failed: try again later.
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// Runs jobs.
+#[derive(Clone)]
+pub struct Engine {
+    pub db: DatabaseConnection,
+    pub relay: OutboxHandle,
+    pub nodes: NodeRunner,
+}
+
+/// What a finished (or earlier recorded) step leaves for the steps after it.
+struct StepResult {
+    output: Value,
+    handles: Vec<Option<String>>,
+}
+
+impl Engine {
+    #[tracing::instrument(skip_all, fields(execution_id = %job.execution_id, workflow_id = %job.workflow_id))]
+    pub async fn run(&self, job: &ExecutionJob) -> Result<(), EngineError> {
+        let ids = JobIds::parse(job).map_err(EngineError::Malformed)?;
+        let execution = executions::ensure_queued(&self.db, job, &ids).await?;
+        if status::is_terminal(&execution.status) {
+            tracing::debug!(status = %execution.status, "already finished; duplicate delivery ignored");
+            return Ok(());
+        }
+        let plan: ExecutionPlan = match serde_json::from_str(&job.plan_json) {
+            Ok(plan) => plan,
+            Err(e) => {
+                let reason = format!("the job's plan is unreadable: {e}");
+                self.finish(&execution, status::FAILED, Some(&reason))
+                    .await?;
+                return Err(EngineError::Malformed(reason));
+            }
+        };
+        let execution = self.start(execution).await?;
+        let recorded = steps::of_execution(&self.db, execution.id).await?;
+        let mut seq = recorded.iter().map(|s| s.seq).max().unwrap_or(0);
+        let mut recorded: HashMap<String, steps::Model> = recorded
+            .into_iter()
+            .map(|s| (s.node_id.clone(), s))
+            .collect();
+
+        let mut ctx_steps = Map::new();
+        let trigger = execution.trigger.clone();
+        let mut results: HashMap<String, StepResult> = HashMap::new();
+        results.insert(
+            plan.trigger.id.clone(),
+            StepResult {
+                output: trigger.get("data").cloned().unwrap_or(Value::Null),
+                handles: vec![None],
+            },
+        );
+        for node in &plan.nodes {
+            if !is_reached(&plan, node, &results) {
+                continue;
+            }
+            let result = match recorded.remove(&node.id) {
+                Some(step) => replayed(node, &step),
+                None => {
+                    seq += 1;
+                    let ctx =
+                        json!({"trigger": trigger, "steps": Value::Object(ctx_steps.clone())});
+                    let outcome = self.run_node(&execution, node, &ctx, seq, &results).await?;
+                    match outcome {
+                        Ok(result) => result,
+                        Err(error) => {
+                            let message = format!("step '{}' failed: {error}", node.id);
+                            self.finish(&execution, status::FAILED, Some(&message))
+                                .await?;
+                            return Ok(());
+                        }
+                    }
+                }
+            };
+            ctx_steps.insert(node.id.clone(), json!({"output": result.output}));
+            results.insert(node.id.clone(), result);
+        }
+        self.finish(&execution, status::COMPLETED, None).await?;
+        Ok(())
+    }
+
+    /// Marks the execution running (once) and announces it.
+    async fn start(&self, execution: executions::Model) -> Result<executions::Model, DbErr> {
+        if execution.status != status::QUEUED {
+            return Ok(execution);
+        }
+        let txn = self.db.begin().await?;
+        let now = Utc::now();
+        let changed = executions::Entity::update_many()
+            .col_expr(executions::Column::Status, Expr::value(status::RUNNING))
+            .col_expr(executions::Column::StartedAt, Expr::value(now))
+            .filter(executions::Column::Id.eq(execution.id))
+            .filter(executions::Column::Status.eq(status::QUEUED))
+            .exec(&txn)
+            .await?;
+        let mut execution = execution;
+        if changed.rows_affected == 1 {
+            execution.status = status::RUNNING.to_string();
+            execution.started_at = Some(now);
+            updates::enqueue(
+                &txn,
+                &execution,
+                UpdateKind::Started,
+                status::RUNNING,
+                None,
+                None,
+                0,
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        self.relay.notify();
+        Ok(execution)
+    }
+
+    /// Ends the execution with `final_status` unless it already ended.
+    async fn finish(
+        &self,
+        execution: &executions::Model,
+        final_status: &str,
+        error: Option<&str>,
+    ) -> Result<(), DbErr> {
+        let txn = self.db.begin().await?;
+        let now = Utc::now();
+        let changed = executions::Entity::update_many()
+            .col_expr(executions::Column::Status, Expr::value(final_status))
+            .col_expr(executions::Column::CompletedAt, Expr::value(now))
+            .col_expr(
+                executions::Column::Error,
+                Expr::value(error.map(str::to_string)),
+            )
+            .filter(executions::Column::Id.eq(execution.id))
+            .filter(executions::Column::Status.is_in([status::QUEUED, status::RUNNING]))
+            .exec(&txn)
+            .await?;
+        if changed.rows_affected == 1 {
+            let duration = execution
+                .started_at
+                .map(|s| (now - s).num_milliseconds())
+                .unwrap_or(0);
+            updates::enqueue(
+                &txn,
+                execution,
+                UpdateKind::Finished,
+                final_status,
+                None,
+                error,
+                duration,
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        self.relay.notify();
+        tracing::info!(status = final_status, error, "execution finished");
+        Ok(())
+    }
+
+    /// Runs one node with its policy and records the step. `Ok(Err(_))` is a
+    /// step failure that ends the execution; `Err(_)` is a database failure.
+    async fn run_node(
+        &self,
+        execution: &executions::Model,
+        node: &PlanNode,
+        ctx: &Value,
+        seq: i32,
+        results: &HashMap<String, StepResult>,
+    ) -> Result<Result<StepResult, String>, DbErr> {
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        let incoming: Map<String, Value> = node
+            .incoming
+            .iter()
+            .filter_map(|id| results.get(id).map(|r| (id.clone(), r.output.clone())))
+            .collect();
+        let max_attempts = node
+            .policy
+            .retry
+            .as_ref()
+            .map_or(1, |r| r.max_attempts.max(1));
+        let mut attempts = 0u32;
+        let (input, outcome) = loop {
+            attempts += 1;
+            let (input, outcome) = self.nodes.run(node, ctx, &incoming).await;
+            match &outcome {
+                Err(NodeError::Retryable(_)) if attempts < max_attempts => {
+                    let delay = node
+                        .policy
+                        .retry
+                        .as_ref()
+                        .map_or(Duration::ZERO, |r| r.delay_for(attempts));
+                    tracing::info!(node_id = %node.id, attempts, ?delay, "step failed; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                _ => break (input, outcome),
+            }
+        };
+        let duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let (step_status, output, error, result) = match outcome {
+            Ok(output) => {
+                let handles = nodes::handles_of(node, &output);
+                (
+                    status::COMPLETED,
+                    Some(output.clone()),
+                    None,
+                    Ok(StepResult { output, handles }),
+                )
+            }
+            Err(e) => {
+                let message = e.to_string();
+                if node.policy.on_error == OnError::Continue {
+                    let output = json!({"error": message});
+                    (
+                        status::FAILED,
+                        Some(output.clone()),
+                        Some(message),
+                        Ok(StepResult {
+                            output,
+                            handles: vec![Some("error".to_string())],
+                        }),
+                    )
+                } else {
+                    (status::FAILED, None, Some(message.clone()), Err(message))
+                }
+            }
+        };
+        let txn = self.db.begin().await?;
+        steps::ActiveModel {
+            execution_id: Set(execution.id),
+            node_id: Set(node.id.clone()),
+            seq: Set(seq),
+            node_type: Set(node.node_type.clone()),
+            status: Set(step_status.to_string()),
+            attempts: Set(i32::try_from(attempts).unwrap_or(i32::MAX)),
+            input: Set(Some(input)),
+            output: Set(output),
+            error: Set(error.clone()),
+            started_at: Set(started_at),
+            completed_at: Set(Some(Utc::now())),
+            duration_ms: Set(Some(duration_ms)),
+        }
+        .insert(&txn)
+        .await?;
+        updates::enqueue(
+            &txn,
+            execution,
+            UpdateKind::StepFinished,
+            step_status,
+            Some(&node.id),
+            error.as_deref(),
+            duration_ms,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(result)
+    }
+}
+
+/// A node runs when an edge from a node that ran leaves by a handle that node fired.
+fn is_reached(
+    plan: &ExecutionPlan,
+    node: &PlanNode,
+    results: &HashMap<String, StepResult>,
+) -> bool {
+    let sources = std::iter::once(&plan.trigger).chain(plan.nodes.iter());
+    sources
+        .filter_map(|src| results.get(&src.id).map(|r| (src, r)))
+        .any(|(src, result)| {
+            src.outgoing
+                .iter()
+                .any(|edge| edge.target == node.id && result.handles.contains(&edge.handle))
+        })
+}
+
+/// The result of a step recorded by an earlier delivery of the same job.
+fn replayed(node: &PlanNode, step: &steps::Model) -> StepResult {
+    let output = step.output.clone().unwrap_or(Value::Null);
+    let handles = if step.status == status::COMPLETED {
+        nodes::handles_of(node, &output)
+    } else {
+        vec![Some("error".to_string())]
+    };
+    StepResult { output, handles }
+}

@@ -1,0 +1,133 @@
+//! What each node type does.
+
+use echoflow_domain::{PlanNode, expr};
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+
+use super::http::HttpNode;
+
+/// How a step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Worth another attempt under the node's retry policy (network, timeout).
+    #[error("{0}")]
+    Retryable(String),
+    /// Another attempt would fail the same way (bad expression, bad config).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Runs nodes.
+#[derive(Clone)]
+pub struct NodeRunner {
+    pub http: HttpNode,
+}
+
+impl NodeRunner {
+    /// Runs `node` once; returns the step's input (its resolved config) and outcome.
+    pub async fn run(
+        &self,
+        node: &PlanNode,
+        ctx: &Value,
+        incoming: &Map<String, Value>,
+    ) -> (Value, Result<Value, NodeError>) {
+        let timeout = node.policy.timeout_ms.map(Duration::from_millis);
+        match node.node_type.as_str() {
+            "condition.if" => {
+                let condition = node.config.get("condition").cloned().unwrap_or(Value::Null);
+                let input = json!({"condition": condition});
+                let outcome = condition
+                    .as_str()
+                    .ok_or_else(|| NodeError::Permanent("condition must be a string".into()))
+                    .and_then(|c| {
+                        expr::eval_condition(c, ctx)
+                            .map_err(|e| NodeError::Permanent(e.to_string()))
+                    })
+                    .map(|result| json!({"result": result}));
+                (input, outcome)
+            }
+            "condition.switch" => {
+                let cases = node.config.get("cases").cloned().unwrap_or(json!([]));
+                let outcome = switch(&cases, ctx);
+                (json!({"cases": cases}), outcome)
+            }
+            "flow.merge" => (json!({}), Ok(Value::Object(incoming.clone()))),
+            other => {
+                let input = match expr::render_value(&node.config, ctx) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        return (
+                            node.config.clone(),
+                            Err(NodeError::Permanent(e.to_string())),
+                        );
+                    }
+                };
+                let work = async {
+                    match other {
+                        "action.set" => Ok(input.get("values").cloned().unwrap_or(json!({}))),
+                        "action.http_request" => self.http.call(&input).await,
+                        "action.delay" => {
+                            let ms = input
+                                .get("duration_ms")
+                                .and_then(Value::as_u64)
+                                .unwrap_or(0);
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                            Ok(json!({"waited_ms": ms}))
+                        }
+                        unknown => Err(NodeError::Permanent(format!(
+                            "node type '{unknown}' cannot run in this executor"
+                        ))),
+                    }
+                };
+                let outcome = match timeout {
+                    Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+                        Err(NodeError::Retryable(format!(
+                            "timed out after {} ms",
+                            limit.as_millis()
+                        )))
+                    }),
+                    None => work.await,
+                };
+                (input, outcome)
+            }
+        }
+    }
+}
+
+fn switch(cases: &Value, ctx: &Value) -> Result<Value, NodeError> {
+    for case in cases.as_array().map(Vec::as_slice).unwrap_or_default() {
+        let condition = case
+            .get("condition")
+            .and_then(Value::as_str)
+            .unwrap_or("false");
+        if expr::eval_condition(condition, ctx).map_err(|e| NodeError::Permanent(e.to_string()))? {
+            let handle = case
+                .get("handle")
+                .and_then(Value::as_str)
+                .unwrap_or("default");
+            return Ok(json!({"handle": handle}));
+        }
+    }
+    Ok(json!({"handle": "default"}))
+}
+
+/// The output handles a completed step fires.
+pub fn handles_of(node: &PlanNode, output: &Value) -> Vec<Option<String>> {
+    match node.node_type.as_str() {
+        "condition.if" => {
+            let result = output
+                .get("result")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            vec![Some(if result { "true" } else { "false" }.to_string())]
+        }
+        "condition.switch" => {
+            let handle = output
+                .get("handle")
+                .and_then(Value::as_str)
+                .unwrap_or("default");
+            vec![Some(handle.to_string())]
+        }
+        _ => vec![None],
+    }
+}

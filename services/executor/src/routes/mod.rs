@@ -1,0 +1,4 @@
+//! The executor's routes.
+
+pub mod executions;
+pub mod internal;

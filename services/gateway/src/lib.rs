@@ -1,0 +1,14 @@
+//! The gateway: the public HTTP API. It owns identity (users, tokens), routes
+//! the rest of the API to the services, merges their OpenAPI documents and
+//! serves the webhook entry point.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod openapi;
+pub mod proxy;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod store;
+
+pub use settings::Settings;
+pub use startup::Application;

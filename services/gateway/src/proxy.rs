@@ -1,0 +1,138 @@
+//! Routes the rest of the public API to the service that owns it.
+
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use echoflow_service_kit::ApiError;
+use std::time::Duration;
+
+/// Where each part of the API lives.
+#[derive(Clone)]
+pub struct Upstreams {
+    pub registry: String,
+    pub executor: String,
+    pub client: reqwest::Client,
+}
+
+impl Upstreams {
+    pub fn new(registry: &str, executor: &str) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            registry: registry.trim_end_matches('/').to_string(),
+            executor: executor.trim_end_matches('/').to_string(),
+            client,
+        })
+    }
+
+    /// The base URL of the service owning `path`, if any.
+    pub fn owner_of(&self, path: &str) -> Option<&str> {
+        const REGISTRY: [&str; 4] = [
+            "/api/v1/workflows",
+            "/api/v1/node-types",
+            "/api/v1/templates",
+            "/hooks/",
+        ];
+        const EXECUTOR: [&str; 2] = ["/api/v1/executions", "/api/v1/dead-letters"];
+        let matches = |prefix: &&str| {
+            path == prefix.trim_end_matches('/')
+                || path.starts_with(prefix)
+                    && (prefix.ends_with('/') || path[prefix.len()..].starts_with(['/', '?']))
+        };
+        if REGISTRY.iter().any(matches) {
+            Some(&self.registry)
+        } else if EXECUTOR.iter().any(matches) {
+            Some(&self.executor)
+        } else {
+            None
+        }
+    }
+}
+
+/// Headers that belong to one hop and are never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The default service: forwards the request to its owner, or answers 404.
+#[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.path()))]
+pub async fn forward(
+    req: HttpRequest,
+    body: web::Bytes,
+    upstreams: web::Data<Upstreams>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(base) = upstreams.owner_of(req.path()) else {
+        return Err(ApiError::not_found("route"));
+    };
+    let url = match req.uri().path_and_query() {
+        Some(pq) => format!("{base}{pq}"),
+        None => format!("{base}{}", req.path()),
+    };
+    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
+        .map_err(|_| ApiError::new(echoflow_service_kit::ErrorCode::BadRequest, "bad method"))?;
+    let mut outgoing = upstreams.client.request(method, &url);
+    for (name, value) in req.headers() {
+        let lower = name.as_str();
+        if HOP_BY_HOP.contains(&lower) || lower == "host" || lower == "content-length" {
+            continue;
+        }
+        outgoing = outgoing.header(name.as_str(), value.as_bytes());
+    }
+    if let Some(peer) = req.peer_addr() {
+        outgoing = outgoing.header("x-forwarded-for", peer.ip().to_string());
+    }
+    for (k, v) in echoflow_service_kit::telemetry::trace_headers() {
+        outgoing = outgoing.header(k, v);
+    }
+    let response = outgoing.body(body).send().await.map_err(|e| {
+        tracing::warn!(error = %e, upstream = %base, "upstream unreachable");
+        ApiError::unavailable("the service behind this route is unavailable; try again shortly")
+    })?;
+    let status = actix_web::http::StatusCode::from_u16(response.status().as_u16())
+        .map_err(ApiError::internal)?;
+    let mut builder = HttpResponse::build(status);
+    for (name, value) in response.headers() {
+        if HOP_BY_HOP.contains(&name.as_str()) || name.as_str() == "content-length" {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (
+            header::HeaderName::from_bytes(name.as_str().as_bytes()),
+            header::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            builder.append_header((n, v));
+        }
+    }
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| ApiError::unavailable(format!("the upstream response was cut off: {e}")))?;
+    Ok(builder.body(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_each_prefix_to_its_owner() {
+        let u = Upstreams::new("http://r", "http://e").unwrap();
+        assert_eq!(u.owner_of("/api/v1/workflows"), Some("http://r"));
+        assert_eq!(
+            u.owner_of("/api/v1/workflows/abc/execute"),
+            Some("http://r")
+        );
+        assert_eq!(u.owner_of("/hooks/tok"), Some("http://r"));
+        assert_eq!(u.owner_of("/api/v1/executions/x"), Some("http://e"));
+        assert_eq!(u.owner_of("/api/v1/workflowsx"), None);
+        assert_eq!(u.owner_of("/api/v1/unknown"), None);
+    }
+}

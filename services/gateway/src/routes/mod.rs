@@ -1,0 +1,4 @@
+//! The gateway's own routes: identity.
+
+pub mod auth;
+pub mod users;

@@ -1,0 +1,118 @@
+//! Builds and runs the gateway.
+
+use actix_web::{App, HttpResponse, HttpServer, dev::Server, middleware::from_fn, web};
+use echoflow_bus::SharedBus;
+use echoflow_migrations::Slice;
+use echoflow_service_kit::{
+    JwtKeys, auth::InternalToken, health::Readiness, http::Common, metrics,
+};
+use tokio_util::sync::CancellationToken;
+use tracing_actix_web::TracingLogger;
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use crate::proxy::{Upstreams, forward};
+use crate::routes::{auth, users};
+use crate::settings::Settings;
+
+pub const SERVICE: &str = "gateway";
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Connects to the identity slice (migrating it), binds the listener and
+    /// builds the server; nothing runs until [`Application::run_until_stopped`].
+    pub async fn build(settings: Settings, bus: SharedBus) -> anyhow::Result<Self> {
+        let db = echoflow_service_kit::db::connect(
+            &settings.database.url,
+            Slice::Identity.name(),
+            settings.database.max_connections,
+        )
+        .await?;
+        Slice::Identity.migrate(&db).await?;
+        let listener =
+            echoflow_service_kit::http::bind(&settings.server.host, settings.server.port)?;
+        let port = listener.local_addr()?.port();
+        let common = Common {
+            service: SERVICE,
+            max_body_bytes: settings.server.max_body_bytes,
+            readiness: Readiness {
+                db: db.clone(),
+                bus,
+            },
+            jwt: JwtKeys::new(
+                &settings.auth.jwt_secret,
+                settings.auth.access_token_ttl_secs,
+            ),
+            internal_token: InternalToken(settings.auth.internal_token.clone()),
+        };
+        let upstreams = web::Data::new(Upstreams::new(
+            &settings.services.registry_url,
+            &settings.services.executor_url,
+        )?);
+        let db = web::Data::new(db);
+        let refresh_ttl = web::Data::new(auth::RefreshTtl(settings.auth.refresh_token_ttl_secs));
+        metrics::handle();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(metrics::track_requests))
+                .wrap(TracingLogger::default())
+                .configure(|cfg| common.configure(cfg))
+                .app_data(db.clone())
+                .app_data(upstreams.clone())
+                .app_data(refresh_ttl.clone())
+                .service(
+                    web::scope("/api/v1")
+                        .route("/auth/register", web::post().to(auth::register))
+                        .route("/auth/token", web::post().to(auth::token))
+                        .route("/auth/refresh", web::post().to(auth::refresh))
+                        .route("/auth/logout", web::post().to(auth::logout))
+                        .route("/users/me", web::get().to(users::me)),
+                )
+                .route("/api/openapi.json", web::get().to(crate::openapi::serve))
+                .route(
+                    "/api/docs",
+                    web::get().to(|| async {
+                        HttpResponse::PermanentRedirect()
+                            .insert_header(("location", "/api/docs/"))
+                            .finish()
+                    }),
+                )
+                .service(
+                    SwaggerUi::new("/api/docs/{_:.*}").config(Config::from("/api/openapi.json")),
+                )
+                .default_service(web::to(forward))
+        })
+        .workers(echoflow_service_kit::http::workers())
+        .disable_signals()
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        echoflow_service_kit::http::run_until_stopped(self.server, shutdown).await?;
+        Ok(())
+    }
+}
+
+/// `echoflow serve gateway` and the gateway's own binary.
+pub async fn serve_from_env() -> anyhow::Result<()> {
+    let settings = Settings::load(&[])?;
+    echoflow_service_kit::telemetry::init(SERVICE, &settings.telemetry);
+    let bus = echoflow_service_kit::bus::connect(&settings.bus).await?;
+    let app = Application::build(settings, bus).await?;
+    tracing::info!(port = app.port(), "gateway listening");
+    let result = app
+        .run_until_stopped(echoflow_service_kit::shutdown::on_signal())
+        .await;
+    echoflow_service_kit::telemetry::shutdown();
+    result
+}

@@ -1,0 +1,5 @@
+//! The identity slice: entities and queries.
+
+pub mod audit;
+pub mod refresh_tokens;
+pub mod users;

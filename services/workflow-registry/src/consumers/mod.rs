@@ -1,0 +1,3 @@
+//! Bus consumers of the registry.
+
+pub mod trigger_events;

@@ -1,0 +1,105 @@
+//! Consumes TriggerEvents from `registry.trigger-events`, matches them to
+//! active workflows and emits one ExecutionJob per match, all in one
+//! transaction with the event's deduplication record.
+
+use echoflow_bus::{Delivery, HandleError, MessageHandler, dedupe, outbox::OutboxHandle};
+use echoflow_contracts::{Message, TriggerEvent};
+use echoflow_domain::expr;
+use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::jobs::{build_job, enqueue};
+use crate::store::{triggers, versions, workflows};
+
+pub const CONSUMER: &str = "registry.trigger-events";
+
+pub struct TriggerEventConsumer {
+    pub db: DatabaseConnection,
+    pub relay: OutboxHandle,
+}
+
+fn transient(e: impl Into<anyhow::Error>) -> HandleError {
+    HandleError::Transient(e.into())
+}
+
+#[async_trait::async_trait]
+impl MessageHandler for TriggerEventConsumer {
+    #[tracing::instrument(skip_all, fields(message_id = %delivery.message_id, routing_key = %delivery.routing_key))]
+    async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
+        let event = TriggerEvent::from_cloudevent_json(&delivery.body)
+            .map_err(|e| HandleError::Permanent(e.to_string()))?;
+        let chatbot_id = parse_optional_uuid(&event.chatbot_id);
+        let owner_id = parse_optional_uuid(&event.user_id);
+        let candidates = triggers::matching(&self.db, &event.r#type, chatbot_id, owner_id)
+            .await
+            .map_err(transient)?;
+        let txn = self.db.begin().await.map_err(transient)?;
+        // CloudEvents are unique by (source, id).
+        let key = format!("{}#{}", event.source, event.id);
+        if !dedupe::first_delivery(&txn, CONSUMER, &key)
+            .await
+            .map_err(transient)?
+        {
+            tracing::debug!(key, "duplicate event ignored");
+            return Ok(());
+        }
+        let mut queued = 0usize;
+        for candidate in candidates {
+            let Some(wf) = workflows::Entity::find_by_id(candidate.workflow_id)
+                .one(&txn)
+                .await
+                .map_err(transient)?
+            else {
+                continue;
+            };
+            let Some(version) = versions::find(&txn, wf.id, wf.current_version)
+                .await
+                .map_err(transient)?
+            else {
+                continue;
+            };
+            if !passes_filter(&version, &event) {
+                continue;
+            }
+            let job = build_job(&wf, &version, event.clone());
+            enqueue(&txn, &job.execution_id, job.encode_to_vec())
+                .await
+                .map_err(transient)?;
+            queued += 1;
+        }
+        txn.commit().await.map_err(transient)?;
+        if queued > 0 {
+            self.relay.notify();
+        }
+        tracing::info!(event_type = %event.r#type, queued, "trigger event matched");
+        Ok(())
+    }
+}
+
+fn parse_optional_uuid(s: &str) -> Option<Uuid> {
+    if s.is_empty() {
+        None
+    } else {
+        Uuid::parse_str(s).ok()
+    }
+}
+
+/// A `trigger.event` node may carry a `filter` expression over `event`.
+fn passes_filter(version: &versions::Model, event: &TriggerEvent) -> bool {
+    let Some(filter) = version.plan["trigger"]["config"]
+        .get("filter")
+        .and_then(|f| f.as_str())
+        .filter(|f| !f.trim().is_empty())
+    else {
+        return true;
+    };
+    let ctx = json!({"event": event.to_cloudevent_value(), "trigger": {"data": event.data(), "type": event.r#type}});
+    match expr::eval_condition(filter, &ctx) {
+        Ok(pass) => pass,
+        Err(e) => {
+            tracing::warn!(error = %e, workflow_id = %version.workflow_id, "trigger filter failed; not run");
+            false
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Turning a trigger into an ExecutionJob: written to the outbox (durable
+//! once committed), relayed to `echoflow.jobs`, and announced to the executor
+//! so the execution is visible as `queued` at once.
+
+use chrono::Utc;
+use echoflow_bus::{OutgoingMessage, outbox, outbox::OutboxHandle, topology::JOBS_EXCHANGE};
+use echoflow_contracts::{
+    ExecutionJob, JOB_ROUTING_KEY, Message, PROTOBUF_CONTENT_TYPE, TriggerEvent,
+};
+use echoflow_service_kit::auth::INTERNAL_TOKEN_HEADER;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use secrecy::{ExposeSecret, SecretString};
+use std::time::Duration;
+use uuid::Uuid;
+
+use crate::store::{versions, workflows};
+
+/// What submitting jobs needs.
+#[derive(Clone)]
+pub struct JobSubmitter {
+    pub db: DatabaseConnection,
+    pub relay: OutboxHandle,
+    executor_url: String,
+    internal_token: SecretString,
+    client: reqwest::Client,
+}
+
+impl JobSubmitter {
+    pub fn new(
+        db: DatabaseConnection,
+        relay: OutboxHandle,
+        executor_url: &str,
+        internal_token: SecretString,
+    ) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        Ok(Self {
+            db,
+            relay,
+            executor_url: executor_url.trim_end_matches('/').to_string(),
+            internal_token,
+            client,
+        })
+    }
+
+    /// Queues one run of the workflow's current version; returns the execution id.
+    pub async fn submit(
+        &self,
+        workflow: &workflows::Model,
+        version: &versions::Model,
+        trigger: TriggerEvent,
+    ) -> Result<Uuid, sea_orm::DbErr> {
+        let job = build_job(workflow, version, trigger);
+        let execution_id = Uuid::parse_str(&job.execution_id)
+            .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
+        let body = job.encode_to_vec();
+        enqueue(&self.db, &job.execution_id, body.clone()).await?;
+        self.relay.notify();
+        self.announce(body).await;
+        Ok(execution_id)
+    }
+
+    /// Tells the executor about the queued execution. Best effort: when the
+    /// executor is down the job still waits, durably, in the outbox or queue.
+    async fn announce(&self, body: Vec<u8>) {
+        let mut request = self
+            .client
+            .post(format!("{}/internal/executions", self.executor_url))
+            .header("content-type", PROTOBUF_CONTENT_TYPE)
+            .header(INTERNAL_TOKEN_HEADER, self.internal_token.expose_secret());
+        for (k, v) in echoflow_service_kit::telemetry::trace_headers() {
+            request = request.header(k, v);
+        }
+        match request.body(body).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::warn!(status = %r.status(), "executor refused the announcement"),
+            Err(e) => {
+                tracing::warn!(error = %e, "executor unreachable; the job waits in the queue")
+            }
+        }
+    }
+}
+
+/// An ExecutionJob for one run of `version`.
+pub fn build_job(
+    workflow: &workflows::Model,
+    version: &versions::Model,
+    trigger: TriggerEvent,
+) -> ExecutionJob {
+    ExecutionJob {
+        execution_id: Uuid::now_v7().to_string(),
+        workflow_id: workflow.id.to_string(),
+        workflow_version: version.version,
+        owner_id: workflow.owner_id.to_string(),
+        chatbot_id: workflow.chatbot_id.to_string(),
+        trigger: Some(trigger),
+        plan_json: version.plan.to_string(),
+        retry_of: String::new(),
+        queued_at: Utc::now().to_rfc3339(),
+    }
+}
+
+/// Writes the job to the outbox on `conn` (the caller's transaction, if any).
+pub async fn enqueue<C: ConnectionTrait>(
+    conn: &C,
+    execution_id: &str,
+    body: Vec<u8>,
+) -> Result<(), sea_orm::DbErr> {
+    let message = OutgoingMessage::new(execution_id, JOB_ROUTING_KEY, PROTOBUF_CONTENT_TYPE, body);
+    outbox::enqueue(conn, JOBS_EXCHANGE, &message).await
+}
+
+/// A TriggerEvent made by the registry itself (webhook call, manual run).
+pub fn local_event(
+    event_type: &str,
+    source: String,
+    workflow: &workflows::Model,
+    data: serde_json::Value,
+) -> TriggerEvent {
+    TriggerEvent {
+        id: Uuid::now_v7().to_string(),
+        source,
+        r#type: event_type.to_string(),
+        specversion: "1.0".into(),
+        time: Utc::now().to_rfc3339(),
+        subject: workflow.id.to_string(),
+        datacontenttype: "application/json".into(),
+        data_json: data.to_string(),
+        chatbot_id: workflow.chatbot_id.to_string(),
+        user_id: workflow.owner_id.to_string(),
+    }
+}

@@ -1,0 +1,15 @@
+//! workflow-registry: workflows and their immutable versions, the trigger
+//! index, webhook tokens; turns triggers (webhooks, manual runs, events on
+//! the bus) into ExecutionJobs.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod consumers;
+pub mod jobs;
+pub mod openapi;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod store;
+
+pub use settings::Settings;
+pub use startup::Application;

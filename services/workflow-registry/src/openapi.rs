@@ -1,0 +1,20 @@
+//! The registry's OpenAPI document (merged by the gateway).
+
+use actix_web::HttpResponse;
+use utoipa::OpenApi;
+
+use crate::routes::{execute, hooks, node_types, workflows};
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(workflows::create, workflows::list, workflows::get, workflows::update, workflows::delete,
+          execute::execute, hooks::receive, node_types::list),
+    components(schemas(workflows::CreateWorkflow, workflows::UpdateWorkflow, workflows::WorkflowResponse,
+                       workflows::WorkflowList, execute::ExecuteRequest, execute::Accepted)),
+    tags((name = "workflows", description = "workflows, versions, webhooks and the node catalogue"))
+)]
+pub struct RegistryDoc;
+
+pub async fn serve() -> HttpResponse {
+    HttpResponse::Ok().json(RegistryDoc::openapi())
+}

@@ -1,0 +1,53 @@
+//! Manual runs: `POST /api/v1/workflows/{id}/execute`.
+
+use actix_web::{HttpResponse, web};
+use echoflow_contracts::EVENT_TYPE_MANUAL;
+use echoflow_service_kit::{ApiError, AuthUser};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::jobs::{JobSubmitter, local_event};
+use crate::store::{versions, workflows};
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct ExecuteRequest {
+    /// Becomes the trigger's data.
+    #[schema(value_type = Option<Object>)]
+    pub input: Option<Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    pub execution_id: Uuid,
+}
+
+/// Run the workflow's current version now, with `input` as the trigger data.
+#[utoipa::path(post, path = "/api/v1/workflows/{id}/execute", tag = "workflows", request_body = ExecuteRequest,
+    responses((status = 202, body = Accepted), (status = 404, description = "not found")), security(("bearer" = [])))]
+#[tracing::instrument(skip(jobs, user, body), fields(user_id = %user.id))]
+pub async fn execute(
+    jobs: web::Data<JobSubmitter>,
+    user: AuthUser,
+    id: web::Path<Uuid>,
+    body: Option<web::Json<ExecuteRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body
+        .and_then(|b| b.into_inner().input)
+        .unwrap_or(Value::Null);
+    let wf = workflows::find_owned(&jobs.db, *id, user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
+    let version = versions::find(&jobs.db, wf.id, wf.current_version)
+        .await?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no current version")))?;
+    let event = local_event(
+        EVENT_TYPE_MANUAL,
+        format!("/workflows/{}", wf.id),
+        &wf,
+        input,
+    );
+    let execution_id = jobs.submit(&wf, &version, event).await?;
+    Ok(HttpResponse::Accepted().json(Accepted { execution_id }))
+}

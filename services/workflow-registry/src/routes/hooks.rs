@@ -1,0 +1,142 @@
+//! `POST /hooks/{token}`: the webhook entry point. No auth: the token is the
+//! secret; a workflow may also require an HMAC signature of the body.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use echoflow_contracts::EVENT_TYPE_WEBHOOK;
+use echoflow_service_kit::{ApiError, ErrorCode};
+use sea_orm::EntityTrait;
+use serde_json::{Map, Value, json};
+
+use super::execute::Accepted;
+use crate::jobs::{JobSubmitter, local_event};
+use crate::store::{versions, webhooks, workflows};
+
+/// Headers never passed on to a workflow.
+const WITHHELD_HEADERS: [&str; 4] = [
+    "authorization",
+    "cookie",
+    "proxy-authorization",
+    "x-echoflow-internal-token",
+];
+const DEFAULT_SIGNATURE_HEADER: &str = "x-echoflow-signature";
+
+/// Call a workflow's webhook. The trigger data is `{body, headers, query}`.
+#[utoipa::path(post, path = "/hooks/{token}", tag = "workflows",
+    params(("token" = String, Path, description = "the workflow's webhook token")),
+    request_body(content = Object, description = "any body: JSON, form or text"),
+    responses((status = 202, body = Accepted), (status = 401, description = "bad signature"), (status = 404, description = "no active workflow for this token")))]
+#[tracing::instrument(skip_all)]
+pub async fn receive(
+    jobs: web::Data<JobSubmitter>,
+    req: HttpRequest,
+    token: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let not_found = || ApiError::not_found("webhook");
+    if token.len() > 128 {
+        return Err(not_found());
+    }
+    let hook = webhooks::Entity::find_by_id(token.into_inner())
+        .one(&jobs.db)
+        .await?
+        .ok_or_else(not_found)?;
+    let wf = workflows::Entity::find_by_id(hook.workflow_id)
+        .one(&jobs.db)
+        .await?
+        .filter(|wf| wf.is_active)
+        .ok_or_else(not_found)?;
+    let version = versions::find(&jobs.db, wf.id, wf.current_version)
+        .await?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no current version")))?;
+    check_signature(&version, &req, &body)?;
+    let data = json!({
+        "body": parse_body(&req, &body),
+        "headers": headers(&req),
+        "query": query(&req),
+    });
+    let event = local_event(EVENT_TYPE_WEBHOOK, format!("/hooks/{}", wf.id), &wf, data);
+    let execution_id = jobs.submit(&wf, &version, event).await?;
+    Ok(HttpResponse::Accepted().json(Accepted { execution_id }))
+}
+
+fn parse_body(req: &HttpRequest, body: &[u8]) -> Value {
+    if body.is_empty() {
+        return Value::Null;
+    }
+    let is_form = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if is_form && let Ok(form) = serde_urlencoded_pairs(body) {
+        return form;
+    }
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+}
+
+fn serde_urlencoded_pairs(body: &[u8]) -> Result<Value, ()> {
+    let text = std::str::from_utf8(body).map_err(|_| ())?;
+    let pairs = url::form_urlencoded::parse(text.as_bytes());
+    let map: Map<String, Value> = pairs
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    Ok(Value::Object(map))
+}
+
+fn headers(req: &HttpRequest) -> Value {
+    let map: Map<String, Value> = req
+        .headers()
+        .iter()
+        .filter(|(name, _)| !WITHHELD_HEADERS.contains(&name.as_str()))
+        .filter_map(|(name, value)| {
+            value
+                .to_str()
+                .ok()
+                .map(|v| (name.as_str().to_string(), Value::String(v.to_string())))
+        })
+        .collect();
+    Value::Object(map)
+}
+
+fn query(req: &HttpRequest) -> Value {
+    let map: Map<String, Value> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    Value::Object(map)
+}
+
+/// When the trigger has an `hmac_secret`, the request must carry
+/// `sha256=<hex HMAC-SHA256 of the body>` in its signature header.
+fn check_signature(
+    version: &versions::Model,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    use hmac::{Hmac, Mac};
+    let config = &version.plan["trigger"]["config"];
+    let Some(secret) = config.get("hmac_secret").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let header = config
+        .get("signature_header")
+        .and_then(Value::as_str)
+        .unwrap_or(DEFAULT_SIGNATURE_HEADER);
+    let bad = || {
+        ApiError::new(
+            ErrorCode::Unauthorized,
+            "missing or invalid webhook signature",
+        )
+    };
+    let given = req
+        .headers()
+        .get(header)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(bad)?;
+    let hex_sig = given.strip_prefix("sha256=").unwrap_or(given);
+    let signature = hex::decode(hex_sig.trim()).map_err(|_| bad())?;
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).map_err(ApiError::internal)?;
+    mac.update(body);
+    mac.verify_slice(&signature).map_err(|_| bad())
+}

@@ -1,0 +1,10 @@
+//! The registry's public routes.
+
+pub mod execute;
+pub mod hooks;
+pub mod node_types;
+pub mod workflows;
+
+/// Base URL for links in answers (`webhook_url`), as app data.
+#[derive(Clone)]
+pub struct PublicUrl(pub String);

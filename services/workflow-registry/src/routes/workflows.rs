@@ -1,0 +1,447 @@
+//! Create, read, list, update (a new version) and delete workflows.
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use echoflow_domain::{ExecutionPlan, FlowDefinition, GraphFault, catalogue};
+use echoflow_service_kit::{ApiError, AuthUser, ErrorCode};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::PublicUrl;
+use crate::store::{triggers, versions, webhooks, workflows};
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateWorkflow {
+    pub name: String,
+    pub description: Option<String>,
+    pub chatbot_id: Uuid,
+    /// A React Flow graph: `{nodes: [...], edges: [...]}`.
+    #[schema(value_type = Object)]
+    pub flow_definition: Value,
+    pub is_active: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateWorkflow {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub chatbot_id: Option<Uuid>,
+    #[schema(value_type = Option<Object>)]
+    pub flow_definition: Option<Value>,
+    pub is_active: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WorkflowResponse {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub chatbot_id: Uuid,
+    pub is_active: bool,
+    pub version: i32,
+    pub trigger_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub flow_definition: Option<Value>,
+    pub created_at: chrono::DateTime<Utc>,
+    pub updated_at: chrono::DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WorkflowList {
+    pub items: Vec<WorkflowResponse>,
+    pub total: u64,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    pub chatbot_id: Option<Uuid>,
+    pub is_active: Option<bool>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+/// A definition that parsed and compiled: safe to store and run.
+pub struct CompiledDefinition {
+    pub definition: FlowDefinition,
+    pub plan: ExecutionPlan,
+}
+
+impl CompiledDefinition {
+    pub fn parse(raw: &Value) -> Result<Self, ApiError> {
+        let definition = echoflow_domain::parse_definition(raw)
+            .map_err(|faults| invalid("flow_definition", faults))?;
+        let unavailable: Vec<GraphFault> = definition
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| {
+                catalogue::node_type(&n.node_type).is_some()
+                    && !catalogue::is_available(&n.node_type)
+            })
+            .map(|(i, n)| {
+                GraphFault::new(
+                    format!("nodes[{i}].type"),
+                    format!("node type '{}' is not available yet", n.node_type),
+                )
+            })
+            .collect();
+        if !unavailable.is_empty() {
+            return Err(invalid("flow_definition", unavailable));
+        }
+        let plan = echoflow_domain::compile(&definition)
+            .map_err(|faults| invalid("flow_definition", faults))?;
+        Ok(Self { definition, plan })
+    }
+
+    fn trigger_index(&self) -> (String, Option<String>) {
+        let trigger = &self.plan.trigger;
+        let event_type = match trigger.node_type.as_str() {
+            "trigger.event" => trigger
+                .config
+                .get("event_type")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            _ => None,
+        };
+        (trigger.node_type.clone(), event_type)
+    }
+}
+
+/// 422 naming the first fault's path, with every fault in `details`.
+fn invalid(prefix: &str, faults: Vec<GraphFault>) -> ApiError {
+    let paths: Vec<Value> = faults
+        .iter()
+        .map(|f| {
+            let path = if f.path.is_empty() {
+                prefix.to_string()
+            } else {
+                format!("{prefix}.{}", f.path)
+            };
+            json!({"path": path, "message": f.message})
+        })
+        .collect();
+    let first = paths
+        .first()
+        .cloned()
+        .unwrap_or(json!({"path": prefix, "message": "invalid"}));
+    ApiError::new(
+        ErrorCode::InvalidWorkflow,
+        format!(
+            "invalid workflow at {}: {}",
+            first["path"].as_str().unwrap_or(prefix),
+            first["message"].as_str().unwrap_or("invalid")
+        ),
+    )
+    .with_details(json!({"path": first["path"], "faults": paths}))
+}
+
+fn check_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::validation(
+            "name must be 1 to 200 characters",
+            json!({"path": "name"}),
+        ));
+    }
+    Ok(name.to_string())
+}
+
+fn respond(
+    wf: &workflows::Model,
+    trigger_type: String,
+    token: Option<&str>,
+    public: &PublicUrl,
+    definition: Option<Value>,
+) -> WorkflowResponse {
+    WorkflowResponse {
+        id: wf.id,
+        name: wf.name.clone(),
+        description: wf.description.clone(),
+        chatbot_id: wf.chatbot_id,
+        is_active: wf.is_active,
+        version: wf.current_version,
+        trigger_type,
+        webhook_url: token.map(|t| format!("{}/hooks/{t}", public.0.trim_end_matches('/'))),
+        flow_definition: definition,
+        created_at: wf.created_at,
+        updated_at: wf.updated_at,
+    }
+}
+
+/// Saves version `version` of the workflow with its trigger index and webhook.
+async fn save_version<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    wf: &workflows::Model,
+    compiled: &CompiledDefinition,
+) -> Result<Option<String>, ApiError> {
+    let now = Utc::now();
+    versions::ActiveModel {
+        workflow_id: Set(wf.id),
+        version: Set(wf.current_version),
+        definition: Set(serde_json::to_value(&compiled.definition).map_err(ApiError::internal)?),
+        plan: Set(serde_json::to_value(&compiled.plan).map_err(ApiError::internal)?),
+        created_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    let (trigger_type, event_type) = compiled.trigger_index();
+    triggers::Entity::delete_by_id(wf.id).exec(txn).await?;
+    triggers::ActiveModel {
+        workflow_id: Set(wf.id),
+        owner_id: Set(wf.owner_id),
+        chatbot_id: Set(wf.chatbot_id),
+        trigger_type: Set(trigger_type.clone()),
+        event_type: Set(event_type),
+        version: Set(wf.current_version),
+        is_active: Set(wf.is_active),
+    }
+    .insert(txn)
+    .await?;
+    let existing = webhooks::for_workflow(txn, wf.id).await?;
+    if trigger_type == "trigger.webhook" {
+        if let Some(hook) = existing {
+            return Ok(Some(hook.token));
+        }
+        let token = webhooks::new_token();
+        webhooks::ActiveModel {
+            token: Set(token.clone()),
+            workflow_id: Set(wf.id),
+            created_at: Set(now),
+        }
+        .insert(txn)
+        .await?;
+        Ok(Some(token))
+    } else {
+        if existing.is_some() {
+            webhooks::Entity::delete_many()
+                .filter(webhooks::Column::WorkflowId.eq(wf.id))
+                .exec(txn)
+                .await?;
+        }
+        Ok(None)
+    }
+}
+
+/// Create a workflow (version 1).
+#[utoipa::path(post, path = "/api/v1/workflows", tag = "workflows", request_body = CreateWorkflow,
+    responses((status = 201, body = WorkflowResponse), (status = 422, description = "invalid graph, with the path of the fault")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip(db, public, body, user), fields(user_id = %user.id))]
+pub async fn create(
+    db: web::Data<DatabaseConnection>,
+    public: web::Data<PublicUrl>,
+    user: AuthUser,
+    body: web::Json<CreateWorkflow>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let name = check_name(&body.name)?;
+    let compiled = CompiledDefinition::parse(&body.flow_definition)?;
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let wf = workflows::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        owner_id: Set(user.id),
+        chatbot_id: Set(body.chatbot_id),
+        name: Set(name),
+        description: Set(body.description),
+        is_active: Set(body.is_active.unwrap_or(true)),
+        current_version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let token = save_version(&txn, &wf, &compiled).await?;
+    txn.commit().await?;
+    let definition = serde_json::to_value(&compiled.definition).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Created().json(respond(
+        &wf,
+        compiled.plan.trigger.node_type.clone(),
+        token.as_deref(),
+        &public,
+        Some(definition),
+    )))
+}
+
+/// One workflow with its current definition.
+#[utoipa::path(get, path = "/api/v1/workflows/{id}", tag = "workflows",
+    responses((status = 200, body = WorkflowResponse), (status = 404, description = "not found")), security(("bearer" = [])))]
+#[tracing::instrument(skip(db, public, user), fields(user_id = %user.id))]
+pub async fn get(
+    db: web::Data<DatabaseConnection>,
+    public: web::Data<PublicUrl>,
+    user: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let wf = workflows::find_owned(db.get_ref(), *id, user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
+    let version = versions::find(db.get_ref(), wf.id, wf.current_version)
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("workflow {} has no current version", wf.id))
+        })?;
+    let trigger = triggers::Entity::find_by_id(wf.id)
+        .one(db.get_ref())
+        .await?;
+    let hook = webhooks::for_workflow(db.get_ref(), wf.id).await?;
+    Ok(HttpResponse::Ok().json(respond(
+        &wf,
+        trigger.map(|t| t.trigger_type).unwrap_or_default(),
+        hook.as_ref().map(|h| h.token.as_str()),
+        &public,
+        Some(version.definition),
+    )))
+}
+
+/// The caller's workflows, newest first.
+#[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows", params(ListQuery),
+    responses((status = 200, body = WorkflowList)), security(("bearer" = [])))]
+#[tracing::instrument(skip(db, public, user, query), fields(user_id = %user.id))]
+pub async fn list(
+    db: web::Data<DatabaseConnection>,
+    public: web::Data<PublicUrl>,
+    user: AuthUser,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::validation(
+            "limit must be 1 to 200",
+            json!({"path": "limit"}),
+        ));
+    }
+    let mut select = workflows::Entity::find().filter(workflows::Column::OwnerId.eq(user.id));
+    if let Some(chatbot) = query.chatbot_id {
+        select = select.filter(workflows::Column::ChatbotId.eq(chatbot));
+    }
+    if let Some(active) = query.is_active {
+        select = select.filter(workflows::Column::IsActive.eq(active));
+    }
+    let total = select.clone().count(db.get_ref()).await?;
+    let page = select
+        .order_by_desc(workflows::Column::CreatedAt)
+        .order_by_desc(workflows::Column::Id)
+        .limit(limit)
+        .offset(query.offset.unwrap_or(0))
+        .all(db.get_ref())
+        .await?;
+    let ids: Vec<Uuid> = page.iter().map(|w| w.id).collect();
+    let trigger_rows = triggers::Entity::find()
+        .filter(triggers::Column::WorkflowId.is_in(ids.clone()))
+        .all(db.get_ref())
+        .await?;
+    let hook_rows = webhooks::Entity::find()
+        .filter(webhooks::Column::WorkflowId.is_in(ids))
+        .all(db.get_ref())
+        .await?;
+    let items = page
+        .iter()
+        .map(|wf| {
+            let trigger = trigger_rows
+                .iter()
+                .find(|t| t.workflow_id == wf.id)
+                .map(|t| t.trigger_type.clone())
+                .unwrap_or_default();
+            let token = hook_rows
+                .iter()
+                .find(|h| h.workflow_id == wf.id)
+                .map(|h| h.token.as_str());
+            respond(wf, trigger, token, &public, None)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(WorkflowList { items, total }))
+}
+
+/// Update a workflow: every save is a new immutable version.
+#[utoipa::path(put, path = "/api/v1/workflows/{id}", tag = "workflows", request_body = UpdateWorkflow,
+    responses((status = 200, body = WorkflowResponse), (status = 404, description = "not found"), (status = 422, description = "invalid graph")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip(db, public, user, body), fields(user_id = %user.id))]
+pub async fn update(
+    db: web::Data<DatabaseConnection>,
+    public: web::Data<PublicUrl>,
+    user: AuthUser,
+    id: web::Path<Uuid>,
+    body: web::Json<UpdateWorkflow>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let name = body.name.as_deref().map(check_name).transpose()?;
+    let txn = db.begin().await?;
+    let wf = workflows::find_owned(&txn, *id, user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
+    let raw = match body.flow_definition {
+        Some(raw) => raw,
+        None => {
+            versions::find(&txn, wf.id, wf.current_version)
+                .await?
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no current version")))?
+                .definition
+        }
+    };
+    let compiled = CompiledDefinition::parse(&raw)?;
+    let mut active: workflows::ActiveModel = wf.clone().into();
+    active.current_version = Set(wf.current_version + 1);
+    active.updated_at = Set(Utc::now());
+    if let Some(name) = name {
+        active.name = Set(name);
+    }
+    if body.description.is_some() {
+        active.description = Set(body.description);
+    }
+    if let Some(chatbot) = body.chatbot_id {
+        active.chatbot_id = Set(chatbot);
+    }
+    if let Some(is_active) = body.is_active {
+        active.is_active = Set(is_active);
+    }
+    let wf = active.update(&txn).await?;
+    let token = save_version(&txn, &wf, &compiled).await?;
+    txn.commit().await?;
+    let definition = serde_json::to_value(&compiled.definition).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(respond(
+        &wf,
+        compiled.plan.trigger.node_type.clone(),
+        token.as_deref(),
+        &public,
+        Some(definition),
+    )))
+}
+
+/// Delete a workflow, its versions and its webhook. Its executions stay.
+#[utoipa::path(delete, path = "/api/v1/workflows/{id}", tag = "workflows",
+    responses((status = 204, description = "deleted"), (status = 404, description = "not found")), security(("bearer" = [])))]
+#[tracing::instrument(skip(db, user), fields(user_id = %user.id))]
+pub async fn delete(
+    db: web::Data<DatabaseConnection>,
+    user: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let txn = db.begin().await?;
+    let wf = workflows::find_owned(&txn, *id, user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
+    // Children first: SQLite enforces foreign keys only when asked, PostgreSQL always.
+    webhooks::Entity::delete_many()
+        .filter(webhooks::Column::WorkflowId.eq(wf.id))
+        .exec(&txn)
+        .await?;
+    triggers::Entity::delete_by_id(wf.id).exec(&txn).await?;
+    versions::Entity::delete_many()
+        .filter(versions::Column::WorkflowId.eq(wf.id))
+        .exec(&txn)
+        .await?;
+    workflows::Entity::delete_by_id(wf.id).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::NoContent().finish())
+}

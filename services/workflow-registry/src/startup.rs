@@ -1,0 +1,146 @@
+//! Builds and runs workflow-registry: HTTP API, trigger-event consumer, outbox relay.
+
+use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use echoflow_bus::{SharedBus, outbox::OutboxRelay, topology::REGISTRY_TRIGGER_EVENTS};
+use echoflow_migrations::Slice;
+use echoflow_service_kit::{
+    JwtKeys, auth::InternalToken, health::Readiness, http::Common, metrics,
+};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tracing_actix_web::TracingLogger;
+
+use crate::consumers::trigger_events::TriggerEventConsumer;
+use crate::jobs::JobSubmitter;
+use crate::routes::{PublicUrl, execute, hooks, node_types, workflows};
+use crate::settings::Settings;
+
+pub const SERVICE: &str = "workflow-registry";
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: sea_orm::DatabaseConnection,
+    bus: SharedBus,
+    prefetch: u16,
+    stop_background: CancellationToken,
+    relay: echoflow_bus::outbox::OutboxHandle,
+}
+
+impl Application {
+    pub async fn build(settings: Settings, bus: SharedBus) -> anyhow::Result<Self> {
+        let db = echoflow_service_kit::db::connect(
+            &settings.database.url,
+            Slice::Registry.name(),
+            settings.database.max_connections,
+        )
+        .await?;
+        Slice::Registry.migrate(&db).await?;
+        let stop_background = CancellationToken::new();
+        let relay = OutboxRelay::spawn(db.clone(), bus.clone(), stop_background.clone());
+        let listener =
+            echoflow_service_kit::http::bind(&settings.server.host, settings.server.port)?;
+        let port = listener.local_addr()?.port();
+        let common = Common {
+            service: SERVICE,
+            max_body_bytes: settings.server.max_body_bytes,
+            readiness: Readiness {
+                db: db.clone(),
+                bus: bus.clone(),
+            },
+            jwt: JwtKeys::new(
+                &settings.auth.jwt_secret,
+                settings.auth.access_token_ttl_secs,
+            ),
+            internal_token: InternalToken(settings.auth.internal_token.clone()),
+        };
+        let jobs = web::Data::new(JobSubmitter::new(
+            db.clone(),
+            relay.clone(),
+            &settings.services.executor_url,
+            settings.auth.internal_token.clone(),
+        )?);
+        let public = web::Data::new(PublicUrl(settings.services.public_url.clone()));
+        let db_data = web::Data::new(db.clone());
+        metrics::handle();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(metrics::track_requests))
+                .wrap(TracingLogger::default())
+                .configure(|cfg| common.configure(cfg))
+                .app_data(db_data.clone())
+                .app_data(jobs.clone())
+                .app_data(public.clone())
+                .service(
+                    web::scope("/api/v1")
+                        .route("/workflows", web::post().to(workflows::create))
+                        .route("/workflows", web::get().to(workflows::list))
+                        .route("/workflows/{id}", web::get().to(workflows::get))
+                        .route("/workflows/{id}", web::put().to(workflows::update))
+                        .route("/workflows/{id}", web::delete().to(workflows::delete))
+                        .route("/workflows/{id}/execute", web::post().to(execute::execute))
+                        .route("/node-types", web::get().to(node_types::list)),
+                )
+                .route("/hooks/{token}", web::post().to(hooks::receive))
+                .route("/api/openapi.json", web::get().to(crate::openapi::serve))
+                .default_service(web::to(echoflow_service_kit::error::not_found_route))
+        })
+        .workers(echoflow_service_kit::http::workers())
+        .disable_signals()
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            db,
+            bus,
+            prefetch: settings.bus.prefetch,
+            stop_background,
+            relay,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves HTTP and consumes trigger events until `shutdown`; then stops
+    /// both, lets in-flight work finish, and stops the relay last.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let consumer = Arc::new(TriggerEventConsumer {
+            db: self.db.clone(),
+            relay: self.relay.clone(),
+        });
+        let bus = self.bus.clone();
+        let consumer_stop = shutdown.clone();
+        let prefetch = self.prefetch;
+        let consuming = tokio::spawn(async move {
+            bus.consume(REGISTRY_TRIGGER_EVENTS, prefetch, consumer, consumer_stop)
+                .await
+        });
+        let served =
+            echoflow_service_kit::http::run_until_stopped(self.server, shutdown.clone()).await;
+        shutdown.cancel();
+        let consumed = consuming.await;
+        self.stop_background.cancel();
+        self.relay.stopped().await;
+        served?;
+        consumed??;
+        Ok(())
+    }
+}
+
+/// `echoflow serve workflow-registry` and the service's own binary.
+pub async fn serve_from_env() -> anyhow::Result<()> {
+    let settings = Settings::load(&[])?;
+    echoflow_service_kit::telemetry::init(SERVICE, &settings.telemetry);
+    let bus = echoflow_service_kit::bus::connect(&settings.bus).await?;
+    let app = Application::build(settings, bus).await?;
+    tracing::info!(port = app.port(), "workflow-registry listening");
+    let result = app
+        .run_until_stopped(echoflow_service_kit::shutdown::on_signal())
+        .await;
+    echoflow_service_kit::telemetry::shutdown();
+    result
+}

@@ -1,0 +1,6 @@
+//! The registry slice: entities and queries.
+
+pub mod triggers;
+pub mod versions;
+pub mod webhooks;
+pub mod workflows;

@@ -1,0 +1,142 @@
+//! A client of the public API, with the calls the scenarios make.
+
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+pub struct Api {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub token: Option<String>,
+}
+
+pub const CHATBOT_ID: &str = "6f1c2a43-8a9e-4f7e-9a53-0a1f2b3c4d5e";
+
+impl Api {
+    pub fn new(base: impl Into<String>) -> Self {
+        Self {
+            base: base.into(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            token: None,
+        }
+    }
+
+    fn with_auth(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .with_auth(self.client.get(format!("{}{path}", self.base)))
+            .send()
+            .await
+            .unwrap();
+        read(r).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .with_auth(self.client.post(format!("{}{path}", self.base)).json(body))
+            .send()
+            .await
+            .unwrap();
+        read(r).await
+    }
+
+    pub async fn delete(&self, path: &str) -> u16 {
+        let r = self
+            .with_auth(self.client.delete(format!("{}{path}", self.base)))
+            .send()
+            .await
+            .unwrap();
+        r.status().as_u16()
+    }
+
+    /// Registers `email` and signs in; keeps the access token.
+    pub async fn sign_up(&mut self, email: &str) {
+        let password = "correct horse battery";
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/register",
+                &json!({"email": email, "password": password, "name": "Tester"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/token",
+                &json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["token_type"], "bearer");
+        self.token = Some(body["access_token"].as_str().unwrap().to_string());
+    }
+
+    /// Polls an execution until it reaches a final status (30 s at most).
+    pub async fn wait_finished(&self, execution_id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = self
+                .get(&format!("/api/v1/executions/{execution_id}"))
+                .await;
+            if status == 200
+                && matches!(
+                    body["status"].as_str(),
+                    Some("completed" | "failed" | "cancelled")
+                )
+            {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "execution {execution_id} did not finish: {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn read(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// webhook -> http_request (to `target_url`) -> if status == 200 -> set.
+pub fn webhook_workflow(target_url: &str) -> Value {
+    json!({
+        "name": "order follow-up",
+        "chatbot_id": CHATBOT_ID,
+        "flow_definition": {
+            "nodes": [
+                {"id": "hook", "type": "trigger.webhook", "position": {"x": 0, "y": 0}, "data": {"label": "Webhook", "config": {}}},
+                {"id": "lookup", "type": "action.http_request", "position": {"x": 200, "y": 0}, "data": {"label": "Look up", "config": {
+                    "method": "POST",
+                    "url": format!("{target_url}/customers/lookup"),
+                    "headers": {"x-order": "{{ trigger.data.body.order_id }}"},
+                    "body": {"email": "{{ trigger.data.body.email }}"}
+                }}},
+                {"id": "found", "type": "condition.if", "position": {"x": 400, "y": 0}, "data": {"label": "Found?", "config": {
+                    "condition": "{{ steps.lookup.output.status == 200 }}"
+                }}},
+                {"id": "result", "type": "action.set", "position": {"x": 600, "y": 0}, "data": {"label": "Result", "config": {
+                    "values": {"tier": "{{ steps.lookup.output.body.tier }}", "order": "{{ trigger.data.body.order_id }}", "greeting": "Hello {{ trigger.data.body.email }}"}
+                }}}
+            ],
+            "edges": [
+                {"id": "e1", "source": "hook", "target": "lookup"},
+                {"id": "e2", "source": "lookup", "target": "found"},
+                {"id": "e3", "source": "found", "target": "result", "sourceHandle": "true"}
+            ]
+        }
+    })
+}

@@ -1,0 +1,14 @@
+//! Harness of the cross-service end-to-end tests: real `echoflow` processes
+//! against real PostgreSQL and RabbitMQ (a fresh database and vhost per
+//! test), or `echoflow up` on a temp folder; outside services faked with
+//! wiremock on loopback.
+#![allow(clippy::unwrap_used)]
+
+pub mod api;
+pub mod infra;
+pub mod process;
+pub mod scenarios;
+
+pub use api::Api;
+pub use infra::{TestDb, TestVhost};
+pub use process::{Service, echoflow_binary, free_port};

@@ -1,0 +1,55 @@
+//! Run with: cargo test -p echoflow-e2e --test embedded
+//!
+//! The same journey against `echoflow up`: one process, SQLite files, the
+//! in-process bus.
+#![allow(clippy::unwrap_used)]
+
+use echoflow_e2e::api::Api;
+use echoflow_e2e::{Service, free_port, scenarios};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_workflow_runs_end_to_end_in_one_process() {
+    let dir = std::env::temp_dir().join(format!("echoflow-e2e-{}", uuid::Uuid::new_v4().simple()));
+    let port = free_port();
+    let env = vec![
+        (
+            "ECHOFLOW_EXECUTOR__ALLOW_NETWORKS".to_string(),
+            "127.0.0.0/8".to_string(),
+        ),
+        (
+            "ECHOFLOW_TELEMETRY__LOG_LEVEL".to_string(),
+            "info,sqlx=warn".to_string(),
+        ),
+    ];
+    let dir_arg = dir.display().to_string();
+    let port_arg = port.to_string();
+    let mut up = Service::start(
+        "up",
+        port,
+        &["up", "--port", &port_arg, "--data-dir", &dir_arg],
+        &env,
+    )
+    .await;
+    let mut api = Api::new(up.base_url());
+    let (workflow_id, hook) = scenarios::webhook_journey(&mut api, "lin@example.com").await;
+    scenarios::invalid_graphs_are_refused(&api).await;
+    scenarios::other_users_see_nothing(&api.base, &workflow_id, None).await;
+    scenarios::health_endpoints(&api.base).await;
+    scenarios::docs_are_served(&api.base).await;
+    for slice in ["identity", "registry", "executions"] {
+        assert!(
+            dir.join(format!("{slice}.db")).exists(),
+            "one SQLite file per slice: {slice}"
+        );
+    }
+
+    // Data and secrets survive a restart: the same token still works.
+    up.restart().await;
+    let (status, _) = api.get(&format!("/api/v1/workflows/{workflow_id}")).await;
+    assert_eq!(status, 200);
+    let execution_id = scenarios::call_webhook(&api, &hook).await;
+    let execution = api.wait_finished(&execution_id).await;
+    assert_eq!(execution["status"], "completed", "{execution}");
+    up.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}
