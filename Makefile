@@ -3,7 +3,7 @@ CARGO ?= cargo
 PORT ?= 8080
 DATA_DIR ?= ./data
 
-.PHONY: run build test lint fmt fmt-check clippy up down migrate
+.PHONY: run build test lint fmt fmt-check clippy up down migrate bench bench-quick
 
 ## Build and start the whole platform in one process (SQLite, in-process bus) on :$(PORT).
 run:
@@ -38,3 +38,19 @@ up:
 
 down:
 	docker compose down
+
+## Benchmarks against the machine's floors (release build); writes bench/results.json.
+bench:
+	$(CARGO) build --release --bin echoflow --bin echoflow-bench
+	./target/release/echoflow-bench --out bench/results.json
+
+## The same in under 2 minutes. BENCH_PROFILE=debug (CI's smoke test) skips the release build.
+BENCH_PROFILE ?= release
+bench-quick:
+ifeq ($(BENCH_PROFILE),release)
+	$(CARGO) build --release --bin echoflow --bin echoflow-bench
+	./target/release/echoflow-bench --quick --out bench/results-quick.json
+else
+	$(CARGO) build --bin echoflow --bin echoflow-bench
+	./target/debug/echoflow-bench --quick --out target/bench-smoke.json
+endif

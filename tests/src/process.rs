@@ -65,6 +65,7 @@ pub fn free_port() -> u16 {
 pub struct Service {
     pub name: String,
     pub port: u16,
+    binary: PathBuf,
     args: Vec<String>,
     env: Vec<(String, String)>,
     log: PathBuf,
@@ -74,11 +75,23 @@ pub struct Service {
 impl Service {
     /// Starts `echoflow <args>` with `env` and waits until `/readyz` answers 200.
     pub async fn start(name: &str, port: u16, args: &[&str], env: &[(String, String)]) -> Self {
+        Self::start_binary(echoflow_binary(), name, port, args, env).await
+    }
+
+    /// Like [`Service::start`], with another build of `echoflow` (the benchmarks use the release one).
+    pub async fn start_binary(
+        binary: PathBuf,
+        name: &str,
+        port: u16,
+        args: &[&str],
+        env: &[(String, String)],
+    ) -> Self {
         let log_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-logs");
         std::fs::create_dir_all(&log_dir).unwrap();
         let mut service = Self {
             name: name.to_string(),
             port,
+            binary,
             args: args.iter().map(|s| s.to_string()).collect(),
             env: env.to_vec(),
             log: log_dir.join(format!("{name}-{port}.log")),
@@ -94,7 +107,7 @@ impl Service {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(echoflow_binary())
+        let child = Command::new(&self.binary)
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::from(log.try_clone().unwrap()))
@@ -150,6 +163,11 @@ impl Service {
     pub async fn restart(&mut self) {
         self.kill();
         self.spawn().await;
+    }
+
+    /// The OS process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn base_url(&self) -> String {

@@ -90,6 +90,19 @@ impl Engine {
                 continue;
             }
             let result = match recorded.remove(&node.id) {
+                // A step that failed the execution before a crash cut the
+                // run short: finish the execution as it would have.
+                Some(step)
+                    if step.status == status::FAILED && node.policy.on_error == OnError::Fail =>
+                {
+                    let message = format!(
+                        "step '{}' failed: {}",
+                        node.id,
+                        step.error.unwrap_or_default()
+                    );
+                    self.finish(&execution, status::FAILED, Some(&message)).await?;
+                    return Ok(());
+                }
                 Some(step) => replayed(node, &step),
                 None => {
                     seq += 1;
