@@ -112,9 +112,7 @@ impl Application {
         if self.recover_on_start {
             recover(&self.engine.db, &self.bus).await?;
         }
-        let consumer = Arc::new(JobConsumer {
-            engine: self.engine.clone(),
-        });
+        let consumer = Arc::new(JobConsumer::new(self.engine.clone()));
         let bus = self.bus.clone();
         let consumer_stop = shutdown.clone();
         let concurrency = self.concurrency;

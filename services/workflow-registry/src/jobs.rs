@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 use uuid::Uuid;
 
-use crate::store::{versions, workflows};
+use crate::store::{versions::CurrentPlan, workflows};
 
 /// What submitting jobs needs.
 #[derive(Clone)]
@@ -49,7 +49,7 @@ impl JobSubmitter {
     pub async fn submit(
         &self,
         workflow: &workflows::Model,
-        version: &versions::Model,
+        version: &CurrentPlan,
         trigger: TriggerEvent,
     ) -> Result<Uuid, sea_orm::DbErr> {
         let job = build_job(workflow, version, trigger);
@@ -86,7 +86,7 @@ impl JobSubmitter {
 /// An ExecutionJob for one run of `version`.
 pub fn build_job(
     workflow: &workflows::Model,
-    version: &versions::Model,
+    version: &CurrentPlan,
     trigger: TriggerEvent,
 ) -> ExecutionJob {
     ExecutionJob {

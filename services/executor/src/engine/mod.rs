@@ -67,7 +67,9 @@ impl Engine {
                 return Err(EngineError::Malformed(reason));
             }
         };
-        let execution = self.start(execution).await?;
+        // The switch to `running` commits with the first step, not alone.
+        let mut starting = execution.status == status::QUEUED;
+        let mut execution = execution;
         let recorded = steps::of_execution(&self.db, execution.id).await?;
         let mut seq = recorded.iter().map(|s| s.seq).max().unwrap_or(0);
         let mut recorded: HashMap<String, steps::Model> = recorded
@@ -100,15 +102,26 @@ impl Engine {
                         node.id,
                         step.error.unwrap_or_default()
                     );
-                    self.finish(&execution, status::FAILED, Some(&message)).await?;
+                    self.finish(&execution, status::FAILED, Some(&message))
+                        .await?;
                     return Ok(());
                 }
-                Some(step) => replayed(node, &step),
+                Some(step) => {
+                    starting = false;
+                    replayed(node, &step)
+                }
                 None => {
                     seq += 1;
                     let ctx =
                         json!({"trigger": trigger, "steps": Value::Object(ctx_steps.clone())});
-                    let outcome = self.run_node(&execution, node, &ctx, seq, &results).await?;
+                    let outcome = self
+                        .run_node(&execution, node, &ctx, seq, &results, starting)
+                        .await?;
+                    if starting {
+                        starting = false;
+                        execution.status = status::RUNNING.to_string();
+                        execution.started_at.get_or_insert_with(Utc::now);
+                    }
                     match outcome {
                         Ok(result) => result,
                         Err(error) => {
@@ -123,41 +136,18 @@ impl Engine {
             ctx_steps.insert(node.id.clone(), json!({"output": result.output}));
             results.insert(node.id.clone(), result);
         }
+        if starting {
+            execution = self.start(execution).await?;
+        }
         self.finish(&execution, status::COMPLETED, None).await?;
         Ok(())
     }
 
-    /// Marks the execution running (once) and announces it.
+    /// Marks an execution that ran no step running, in a transaction of its own.
     async fn start(&self, execution: executions::Model) -> Result<executions::Model, DbErr> {
-        if execution.status != status::QUEUED {
-            return Ok(execution);
-        }
         let txn = self.db.begin().await?;
-        let now = Utc::now();
-        let changed = executions::Entity::update_many()
-            .col_expr(executions::Column::Status, Expr::value(status::RUNNING))
-            .col_expr(executions::Column::StartedAt, Expr::value(now))
-            .filter(executions::Column::Id.eq(execution.id))
-            .filter(executions::Column::Status.eq(status::QUEUED))
-            .exec(&txn)
-            .await?;
-        let mut execution = execution;
-        if changed.rows_affected == 1 {
-            execution.status = status::RUNNING.to_string();
-            execution.started_at = Some(now);
-            updates::enqueue(
-                &txn,
-                &execution,
-                UpdateKind::Started,
-                status::RUNNING,
-                None,
-                None,
-                0,
-            )
-            .await?;
-        }
+        let execution = mark_running(&txn, execution).await?;
         txn.commit().await?;
-        self.relay.notify();
         Ok(execution)
     }
 
@@ -212,6 +202,7 @@ impl Engine {
         ctx: &Value,
         seq: i32,
         results: &HashMap<String, StepResult>,
+        starting: bool,
     ) -> Result<Result<StepResult, String>, DbErr> {
         let started_at = Utc::now();
         let clock = Instant::now();
@@ -272,6 +263,9 @@ impl Engine {
             }
         };
         let txn = self.db.begin().await?;
+        if starting {
+            mark_running(&txn, execution.clone()).await?;
+        }
         steps::ActiveModel {
             execution_id: Set(execution.id),
             node_id: Set(node.id.clone()),
@@ -301,6 +295,36 @@ impl Engine {
         txn.commit().await?;
         Ok(result)
     }
+}
+
+/// queued -> running (once), with its `started` update, on `txn`.
+async fn mark_running<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    mut execution: executions::Model,
+) -> Result<executions::Model, DbErr> {
+    let now = Utc::now();
+    let changed = executions::Entity::update_many()
+        .col_expr(executions::Column::Status, Expr::value(status::RUNNING))
+        .col_expr(executions::Column::StartedAt, Expr::value(now))
+        .filter(executions::Column::Id.eq(execution.id))
+        .filter(executions::Column::Status.eq(status::QUEUED))
+        .exec(txn)
+        .await?;
+    if changed.rows_affected == 1 {
+        execution.status = status::RUNNING.to_string();
+        execution.started_at = Some(now);
+        updates::enqueue(
+            txn,
+            &execution,
+            UpdateKind::Started,
+            status::RUNNING,
+            None,
+            None,
+            0,
+        )
+        .await?;
+    }
+    Ok(execution)
 }
 
 /// A node runs when an edge from a node that ran leaves by a handle that node fired.

@@ -83,6 +83,10 @@ pub async fn ensure_queued<C: ConnectionTrait>(
     job: &ExecutionJob,
     ids: &JobIds,
 ) -> Result<Model, DbErr> {
+    // The registry usually announced the execution already: one read then.
+    if let Some(existing) = Entity::find_by_id(ids.execution_id).one(db).await? {
+        return Ok(existing);
+    }
     let plan: Option<Value> = serde_json::from_str(&job.plan_json).ok();
     let queued_at = chrono::DateTime::parse_from_rfc3339(&job.queued_at)
         .map(|t| t.with_timezone(&Utc))

@@ -53,13 +53,13 @@ impl MessageHandler for TriggerEventConsumer {
             else {
                 continue;
             };
-            let Some(version) = versions::find(&txn, wf.id, wf.current_version)
+            let Some(version) = versions::find_plan(&txn, wf.id, wf.current_version)
                 .await
                 .map_err(transient)?
             else {
                 continue;
             };
-            if !passes_filter(&version, &event) {
+            if !passes_filter(wf.id, &version, &event) {
                 continue;
             }
             let job = build_job(&wf, &version, event.clone());
@@ -86,7 +86,7 @@ fn parse_optional_uuid(s: &str) -> Option<Uuid> {
 }
 
 /// A `trigger.event` node may carry a `filter` expression over `event`.
-fn passes_filter(version: &versions::Model, event: &TriggerEvent) -> bool {
+fn passes_filter(workflow_id: Uuid, version: &versions::CurrentPlan, event: &TriggerEvent) -> bool {
     let Some(filter) = version.plan["trigger"]["config"]
         .get("filter")
         .and_then(|f| f.as_str())
@@ -98,7 +98,7 @@ fn passes_filter(version: &versions::Model, event: &TriggerEvent) -> bool {
     match expr::eval_condition(filter, &ctx) {
         Ok(pass) => pass,
         Err(e) => {
-            tracing::warn!(error = %e, workflow_id = %version.workflow_id, "trigger filter failed; not run");
+            tracing::warn!(error = %e, %workflow_id, "trigger filter failed; not run");
             false
         }
     }

@@ -39,7 +39,7 @@ pub async fn execute(
     let wf = workflows::find_owned(&jobs.db, *id, user.id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;
-    let version = versions::find(&jobs.db, wf.id, wf.current_version)
+    let version = versions::find_plan(&jobs.db, wf.id, wf.current_version)
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no current version")))?;
     let event = local_event(

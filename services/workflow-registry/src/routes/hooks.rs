@@ -4,12 +4,11 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use echoflow_contracts::EVENT_TYPE_WEBHOOK;
 use echoflow_service_kit::{ApiError, ErrorCode};
-use sea_orm::EntityTrait;
 use serde_json::{Map, Value, json};
 
 use super::execute::Accepted;
 use crate::jobs::{JobSubmitter, local_event};
-use crate::store::{versions, webhooks, workflows};
+use crate::store::{versions::CurrentPlan, webhooks};
 
 /// Headers never passed on to a workflow.
 const WITHHELD_HEADERS: [&str; 4] = [
@@ -30,24 +29,16 @@ pub async fn receive(
     jobs: web::Data<JobSubmitter>,
     req: HttpRequest,
     token: web::Path<String>,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.map_err(body_error)?;
     let not_found = || ApiError::not_found("webhook");
     if token.len() > 128 {
         return Err(not_found());
     }
-    let hook = webhooks::Entity::find_by_id(token.into_inner())
-        .one(&jobs.db)
+    let (wf, version) = webhooks::resolve(&jobs.db, &token)
         .await?
         .ok_or_else(not_found)?;
-    let wf = workflows::Entity::find_by_id(hook.workflow_id)
-        .one(&jobs.db)
-        .await?
-        .filter(|wf| wf.is_active)
-        .ok_or_else(not_found)?;
-    let version = versions::find(&jobs.db, wf.id, wf.current_version)
-        .await?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no current version")))?;
     check_signature(&version, &req, &body)?;
     let data = json!({
         "body": parse_body(&req, &body),
@@ -57,6 +48,22 @@ pub async fn receive(
     let event = local_event(EVENT_TYPE_WEBHOOK, format!("/hooks/{}", wf.id), &wf, data);
     let execution_id = jobs.submit(&wf, &version, event).await?;
     Ok(HttpResponse::Accepted().json(Accepted { execution_id }))
+}
+
+/// A raw body that could not be read, in the API's error body (actix's own
+/// answer to an oversized raw body is plain text).
+fn body_error(err: actix_web::Error) -> ApiError {
+    use actix_web::error::PayloadError;
+    match err.as_error::<PayloadError>() {
+        Some(PayloadError::Overflow) => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the body is larger than the service accepts",
+        ),
+        _ => ApiError::new(
+            ErrorCode::BadRequest,
+            format!("the body could not be read: {err}"),
+        ),
+    }
 }
 
 fn parse_body(req: &HttpRequest, body: &[u8]) -> Value {
@@ -108,11 +115,7 @@ fn query(req: &HttpRequest) -> Value {
 
 /// When the trigger has an `hmac_secret`, the request must carry
 /// `sha256=<hex HMAC-SHA256 of the body>` in its signature header.
-fn check_signature(
-    version: &versions::Model,
-    req: &HttpRequest,
-    body: &[u8],
-) -> Result<(), ApiError> {
+fn check_signature(version: &CurrentPlan, req: &HttpRequest, body: &[u8]) -> Result<(), ApiError> {
     use hmac::{Hmac, Mac};
     let config = &version.plan["trigger"]["config"];
     let Some(secret) = config.get("hmac_secret").and_then(Value::as_str) else {

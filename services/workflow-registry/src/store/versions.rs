@@ -19,6 +19,38 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
+/// The plan a run uses: a version number and its compiled plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CurrentPlan {
+    pub version: i32,
+    pub plan: Json,
+}
+
+impl From<Model> for CurrentPlan {
+    fn from(m: Model) -> Self {
+        Self {
+            version: m.version,
+            plan: m.plan,
+        }
+    }
+}
+
+/// The compiled plan of `version`, without the saved graph.
+pub async fn find_plan<C: ConnectionTrait>(
+    db: &C,
+    workflow_id: Uuid,
+    version: i32,
+) -> Result<Option<CurrentPlan>, DbErr> {
+    use sea_orm::QuerySelect;
+    let plan: Option<Json> = Entity::find_by_id((workflow_id, version))
+        .select_only()
+        .column(Column::Plan)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(plan.map(|plan| CurrentPlan { version, plan }))
+}
+
 pub async fn find<C: ConnectionTrait>(
     db: &C,
     workflow_id: Uuid,

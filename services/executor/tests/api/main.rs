@@ -1,0 +1,10 @@
+//! Run with: cargo test -p echoflow-executor --test api
+#![allow(clippy::unwrap_used)]
+
+mod dead_letters;
+mod engine;
+mod exactly_once;
+mod executions;
+mod health;
+mod helpers;
+mod network;
