@@ -133,11 +133,14 @@ async fn wait_finished(
             return Ok(());
         }
         if Instant::now() > deadline {
-            bar.println(format!(
-                "  ! {} executions still unfinished after {:?}",
-                expected - done,
-                limit
-            ));
+            crate::say(
+                bar,
+                format!(
+                    "  ! {} executions still unfinished after {:?}",
+                    expected - done,
+                    limit
+                ),
+            );
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(2)).await;

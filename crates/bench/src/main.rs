@@ -115,6 +115,23 @@ pub struct Results {
     pub modes: Vec<ModeResults>,
 }
 
+/// Names the phase now running: on the spinner, or as a line without a terminal.
+pub fn phase(bar: &ProgressBar, message: String) {
+    if bar.is_hidden() {
+        eprintln!("- {message}");
+    }
+    bar.set_message(message);
+}
+
+/// A result line above the spinner (or on stderr without a terminal).
+pub fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
 fn bar() -> ProgressBar {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
@@ -148,7 +165,7 @@ async fn main() -> anyhow::Result<()> {
         if args.only.as_deref().is_some_and(|only| only != mode) {
             continue;
         }
-        bar.set_message(format!("{mode}: starting"));
+        phase(&bar, format!("{mode}: starting"));
         let target = match mode {
             "distributed" => Target::distributed(binary.clone()).await?,
             _ => Target::embedded(binary.clone()).await?,
@@ -178,15 +195,24 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn measure_floors(sizes: &Sizes, bar: &ProgressBar) -> anyhow::Result<Floors> {
-    bar.set_message("floor: RabbitMQ round trip (quorum queue, confirms, acks)");
+    phase(
+        bar,
+        "floor: RabbitMQ round trip (quorum queue, confirms, acks)".to_string(),
+    );
     let vhost = echoflow_e2e::TestVhost::create();
     let rabbitmq = floors::rabbitmq(&vhost.url(), sizes.round_trips, sizes.pipelined).await;
     vhost.delete();
-    bar.set_message("floor: PostgreSQL insert + commit at 1 and 16 connections");
+    phase(
+        bar,
+        "floor: PostgreSQL insert + commit at 1 and 16 connections".to_string(),
+    );
     let db = echoflow_e2e::TestDb::create().await;
     let postgres = floors::postgres(&db.url(), sizes.commits, sizes.commits_each).await;
     db.drop_database().await;
-    bar.set_message("floor: SQLite insert + commit (WAL, synchronous=NORMAL)");
+    phase(
+        bar,
+        "floor: SQLite insert + commit (WAL, synchronous=NORMAL)".to_string(),
+    );
     let dir =
         std::env::temp_dir().join(format!("echoflow-floor-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
@@ -208,12 +234,12 @@ async fn measure_mode(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle_rss_kb = target.rss_kb();
     let hook = target.create_workflow(target::three_step()).await?;
-    bar.set_message(format!("{mode}: warm-up"));
+    phase(bar, format!("{mode}: warm-up"));
     load::closed_loop(target, &hook, 20, bar).await?;
 
     let mut latency = Vec::new();
     for &rate in &sizes.rates {
-        bar.set_message(format!("{mode}: open loop at {rate}/s"));
+        phase(bar, format!("{mode}: open loop at {rate}/s"));
         let phase = load::open_loop(
             target,
             &hook,
@@ -223,14 +249,17 @@ async fn measure_mode(
             bar,
         )
         .await?;
-        bar.println(format!(
-            "  {mode} {rate}/s: end-to-end p50 {} ms p99 {} ms, intake p50 {} ms",
-            phase.end_to_end.p50_ms, phase.end_to_end.p99_ms, phase.intake.p50_ms
-        ));
+        say(
+            bar,
+            format!(
+                "  {mode} {rate}/s: end-to-end p50 {} ms p99 {} ms, intake p50 {} ms",
+                phase.end_to_end.p50_ms, phase.end_to_end.p99_ms, phase.intake.p50_ms
+            ),
+        );
         latency.push(phase);
     }
 
-    bar.set_message(format!("{mode}: per-step overhead (1 and 21 steps)"));
+    phase(bar, format!("{mode}: per-step overhead (1 and 21 steps)"));
     let one_hook = target.create_workflow(target::chain(1)).await?;
     let many_hook = target.create_workflow(target::chain(21)).await?;
     load::closed_loop(target, &one_hook, 5, bar).await?;
@@ -239,12 +268,12 @@ async fn measure_mode(
     let twenty_one_steps = load::closed_loop(target, &many_hook, sizes.per_step_runs, bar).await?;
     let overhead_ms =
         round((twenty_one_steps.end_to_end.p50_ms - one_step.end_to_end.p50_ms) / 20.0);
-    bar.println(format!("  {mode} per-step overhead: {overhead_ms} ms"));
+    say(bar, format!("  {mode} per-step overhead: {overhead_ms} ms"));
 
     let mut saturation = Vec::new();
     let mut best = 0.0f64;
     for &rate in &sizes.saturation_rates {
-        bar.set_message(format!("{mode}: saturation at {rate}/s"));
+        phase(bar, format!("{mode}: saturation at {rate}/s"));
         let phase = load::open_loop(
             target,
             &hook,
@@ -254,10 +283,13 @@ async fn measure_mode(
             bar,
         )
         .await?;
-        bar.println(format!(
-            "  {mode} saturation {rate}/s: {} completed/s, p99 {} ms",
-            phase.completed_per_sec, phase.end_to_end.p99_ms
-        ));
+        say(
+            bar,
+            format!(
+                "  {mode} saturation {rate}/s: {} completed/s, p99 {} ms",
+                phase.completed_per_sec, phase.end_to_end.p99_ms
+            ),
+        );
         let within = phase.end_to_end.p99_ms <= 1000.0 && phase.completed == phase.sent;
         if within {
             best = best.max(phase.completed_per_sec);

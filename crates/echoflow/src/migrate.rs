@@ -53,6 +53,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
         ));
         bar.inc(1);
     }
-    bar.finish_with_message("all schema slices are up to date");
+    bar.finish_and_clear();
+    eprintln!("all schema slices are up to date");
     Ok(())
 }
