@@ -42,7 +42,7 @@ down:
 ## Benchmarks against the machine's floors (release build); writes bench/results.json.
 bench:
 	$(CARGO) build --release --bin echoflow --bin echoflow-bench
-	./target/release/echoflow-bench --out bench/results.json
+	./target/release/echoflow-bench --out bench/results.json --markdown bench/results.md
 
 ## The same in under 2 minutes. BENCH_PROFILE=debug (CI's smoke test) skips the release build.
 BENCH_PROFILE ?= release

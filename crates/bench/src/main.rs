@@ -28,6 +28,9 @@ struct Args {
     /// Where to write the JSON results.
     #[arg(long, default_value = "bench/results.json")]
     out: PathBuf,
+    /// Also write the table as Markdown here (e.g. bench/results.md).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
     /// The echoflow binary to measure (default: next to this one).
     #[arg(long)]
     echoflow: Option<PathBuf>,
@@ -189,7 +192,12 @@ async fn main() -> anyhow::Result<()> {
         &args.out,
         serde_json::to_string_pretty(&report::with_ratios(&results))?,
     )?;
-    println!("{}", report::table(&results));
+    let table = report::table(&results);
+    println!("{table}");
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, report::markdown(&results, &table))?;
+        println!("table written to {}", path.display());
+    }
     println!("results written to {}", args.out.display());
     Ok(())
 }

@@ -190,3 +190,17 @@ pub fn table(results: &Results) -> String {
     out.push_str("\n(/ floor: the figure divided by one commit's p50 on the mode's database, or for saturation by its 16-connection commits/s)\n");
     out
 }
+
+/// The results page: date, machine, the table, and where the JSON is.
+pub fn markdown(results: &Results, table: &str) -> String {
+    let m = &results.machine;
+    format!(
+        "# echoflow benchmark results\n\n\
+         - date: {}\n- run: `make bench` ({} run, release build)\n\
+         - machine: {} CPUs ({}), {} GB RAM, Linux {}; PostgreSQL and RabbitMQ on the same machine\n\n\
+         What each figure means and how to reproduce it: [README.md](README.md). \
+         Every figure, with its ratios to the floors, is in `results.json`.\n\n\
+         ```text{}```\n",
+        results.date, results.run, m.cpus, m.cpu_model, m.memory_gb, m.kernel, table
+    )
+}

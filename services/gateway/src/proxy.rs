@@ -63,13 +63,30 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
+/// A raw body that could not be read, in the API's error body (actix's own
+/// answer to an oversized raw body is plain text).
+fn body_error(err: actix_web::Error) -> ApiError {
+    use actix_web::error::PayloadError;
+    match err.as_error::<PayloadError>() {
+        Some(PayloadError::Overflow) => ApiError::new(
+            echoflow_service_kit::ErrorCode::PayloadTooLarge,
+            "the body is larger than the service accepts",
+        ),
+        _ => ApiError::new(
+            echoflow_service_kit::ErrorCode::BadRequest,
+            format!("the body could not be read: {err}"),
+        ),
+    }
+}
+
 /// The default service: forwards the request to its owner, or answers 404.
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.path()))]
 pub async fn forward(
     req: HttpRequest,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
     upstreams: web::Data<Upstreams>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.map_err(body_error)?;
     let Some(base) = upstreams.owner_of(req.path()) else {
         return Err(ApiError::not_found("route"));
     };
@@ -90,6 +107,11 @@ pub async fn forward(
     if let Some(peer) = req.peer_addr() {
         outgoing = outgoing.header("x-forwarded-for", peer.ip().to_string());
     }
+    // The upstream sees its own address as Host; the caller's is kept here.
+    let info = req.connection_info();
+    outgoing = outgoing
+        .header("x-forwarded-host", info.host())
+        .header("x-forwarded-proto", info.scheme());
     for (k, v) in echoflow_service_kit::telemetry::trace_headers() {
         outgoing = outgoing.header(k, v);
     }

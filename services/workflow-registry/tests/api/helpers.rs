@@ -1,0 +1,428 @@
+//! Run with: cargo test -p echoflow-workflow-registry --test api
+//!
+//! `spawn_app()` starts the real registry on port 0 with a temp SQLite file,
+//! an in-process bus and a wiremock executor that receives announcements.
+//! `TEST_LOG=1` turns logs on.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use echoflow_bus::{
+    Delivery, HandleError, InProcessBus, MessageHandler, OutgoingMessage, SharedBus, topology,
+};
+use echoflow_contracts::{CLOUDEVENTS_CONTENT_TYPE, ExecutionJob};
+use echoflow_service_kit::JwtKeys;
+use echoflow_workflow_registry::{Application, Settings};
+use reqwest::{Client, RequestBuilder, Response};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+pub const JWT_SECRET: &str = "registry-api-tests-jwt-secret-0123456789abcdef";
+pub const INTERNAL_TOKEN: &str = "registry-api-tests-internal-token";
+pub const PUBLIC_URL: &str = "http://127.0.0.1:18080";
+/// How long any wait for something asynchronous may take.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub bus: SharedBus,
+    /// Stands in for the executor: receives `POST /internal/executions`.
+    pub executor: MockServer,
+    /// The signed-in user of most tests, and their access token.
+    pub user_id: Uuid,
+    pub token: String,
+    keys: JwtKeys,
+    shutdown: CancellationToken,
+    db_path: PathBuf,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.db_path.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let executor = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/internal/executions"))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&executor)
+        .await;
+    let db_path = std::env::temp_dir().join(format!(
+        "echoflow-registry-test-{}.db",
+        Uuid::new_v4().simple()
+    ));
+    let url = format!("sqlite://{}?mode=rwc", db_path.display());
+    let settings = Settings::load(&[
+        ("server.host", "127.0.0.1".into()),
+        ("server.port", "0".into()),
+        ("database.url", url),
+        ("auth.jwt_secret", JWT_SECRET.into()),
+        ("auth.internal_token", INTERNAL_TOKEN.into()),
+        ("services.executor_url", executor.uri()),
+        ("services.registry_url", "http://127.0.0.1:9".into()),
+        ("services.public_url", PUBLIC_URL.into()),
+        ("telemetry.log_format", "pretty".into()),
+        ("telemetry.otlp_endpoint", String::new()),
+    ])
+    .expect("settings load");
+    if std::env::var("TEST_LOG").is_ok_and(|v| !v.is_empty() && v != "0") {
+        echoflow_service_kit::telemetry::init("workflow-registry", &settings.telemetry);
+    }
+    let bus: SharedBus = Arc::new(InProcessBus::new());
+    let app = Application::build(settings, bus.clone())
+        .await
+        .expect("registry builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let keys = JwtKeys::new(&SecretString::from(JWT_SECRET), 900);
+    let user_id = Uuid::new_v4();
+    let token = keys.issue(user_id, "owner@example.com").unwrap();
+    TestApp {
+        address,
+        client: Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        bus,
+        executor,
+        user_id,
+        token,
+        keys,
+        shutdown,
+        db_path,
+    }
+}
+
+/// Status and JSON body (Null when the body is empty or not JSON).
+pub async fn read(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Asserts the API's error body and returns its `error` object.
+pub fn assert_error(body: &Value, code: &str) -> Value {
+    let error = body
+        .get("error")
+        .unwrap_or_else(|| panic!("no error object in {body}"));
+    assert_eq!(error["code"], code, "error body: {body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error without message: {body}"
+    );
+    assert!(
+        error.get("details").is_some(),
+        "error without details: {body}"
+    );
+    error.clone()
+}
+
+// ---------------------------------------------------------------- definitions
+
+pub fn node(id: &str, node_type: &str, config: Value) -> Value {
+    json!({
+        "id": id,
+        "type": node_type,
+        "position": {"x": 0, "y": 0},
+        "data": {"label": id, "config": config}
+    })
+}
+
+pub fn edge(id: &str, source: &str, target: &str) -> Value {
+    json!({"id": id, "source": source, "target": target})
+}
+
+/// A trigger of `trigger_type` followed by one `action.set`.
+pub fn flow_with_trigger(trigger_type: &str, trigger_config: Value) -> Value {
+    json!({
+        "nodes": [
+            node("start", trigger_type, trigger_config),
+            node("set", "action.set", json!({"values": {"greeting": "hello"}})),
+        ],
+        "edges": [edge("e1", "start", "set")]
+    })
+}
+
+pub fn webhook_flow() -> Value {
+    flow_with_trigger("trigger.webhook", json!({}))
+}
+
+pub fn manual_flow() -> Value {
+    flow_with_trigger("trigger.manual", json!({}))
+}
+
+pub fn event_flow(event_type: &str, filter: Option<&str>) -> Value {
+    let mut config = json!({"event_type": event_type});
+    if let Some(filter) = filter {
+        config["filter"] = json!(filter);
+    }
+    flow_with_trigger("trigger.event", config)
+}
+
+pub fn workflow_body(name: &str, chatbot_id: Uuid, flow: Value) -> Value {
+    json!({"name": name, "chatbot_id": chatbot_id, "flow_definition": flow})
+}
+
+// ---------------------------------------------------------------- requests
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// An access token for another user.
+    pub fn token_for(&self, user_id: Uuid) -> String {
+        self.keys
+            .issue(user_id, &format!("{}@example.com", user_id.simple()))
+            .unwrap()
+    }
+
+    fn authed(&self, request: RequestBuilder, token: Option<&str>) -> RequestBuilder {
+        match token {
+            Some(t) => request.bearer_auth(t),
+            None => request,
+        }
+    }
+
+    pub async fn create_workflow_as(&self, token: Option<&str>, body: &Value) -> (u16, Value) {
+        let request = self.client.post(self.url("/api/v1/workflows")).json(body);
+        read(self.authed(request, token).send().await.unwrap()).await
+    }
+
+    pub async fn create_workflow(&self, body: &Value) -> (u16, Value) {
+        self.create_workflow_as(Some(&self.token), body).await
+    }
+
+    /// Creates a workflow that must be valid; returns its body.
+    pub async fn created(&self, body: &Value) -> Value {
+        let (status, created) = self.create_workflow(body).await;
+        assert_eq!(status, 201, "create: {created}");
+        created
+    }
+
+    pub async fn get_workflow_as(&self, token: Option<&str>, id: &str) -> (u16, Value) {
+        let request = self
+            .client
+            .get(self.url(&format!("/api/v1/workflows/{id}")));
+        read(self.authed(request, token).send().await.unwrap()).await
+    }
+
+    pub async fn get_workflow(&self, id: &str) -> (u16, Value) {
+        self.get_workflow_as(Some(&self.token), id).await
+    }
+
+    pub async fn list_workflows(&self, query: &str) -> (u16, Value) {
+        let request = self
+            .client
+            .get(self.url(&format!("/api/v1/workflows{query}")))
+            .bearer_auth(&self.token);
+        read(request.send().await.unwrap()).await
+    }
+
+    pub async fn update_workflow_as(
+        &self,
+        token: Option<&str>,
+        id: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        let request = self
+            .client
+            .put(self.url(&format!("/api/v1/workflows/{id}")))
+            .json(body);
+        read(self.authed(request, token).send().await.unwrap()).await
+    }
+
+    pub async fn update_workflow(&self, id: &str, body: &Value) -> (u16, Value) {
+        self.update_workflow_as(Some(&self.token), id, body).await
+    }
+
+    pub async fn delete_workflow_as(&self, token: Option<&str>, id: &str) -> (u16, Value) {
+        let request = self
+            .client
+            .delete(self.url(&format!("/api/v1/workflows/{id}")));
+        read(self.authed(request, token).send().await.unwrap()).await
+    }
+
+    pub async fn delete_workflow(&self, id: &str) -> (u16, Value) {
+        self.delete_workflow_as(Some(&self.token), id).await
+    }
+
+    pub async fn execute_as(&self, token: Option<&str>, id: &str, body: &Value) -> (u16, Value) {
+        let request = self
+            .client
+            .post(self.url(&format!("/api/v1/workflows/{id}/execute")))
+            .json(body);
+        read(self.authed(request, token).send().await.unwrap()).await
+    }
+
+    pub async fn execute(&self, id: &str, body: &Value) -> (u16, Value) {
+        self.execute_as(Some(&self.token), id, body).await
+    }
+
+    /// `POST /hooks/{token}` with a raw body and extra headers.
+    pub async fn call_hook(
+        &self,
+        hook_path_and_query: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(self.url(hook_path_and_query))
+            .body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        read(request.send().await.unwrap()).await
+    }
+
+    /// Publishes a CloudEvent on `echoflow.events` as a producer service would.
+    pub async fn publish_event(&self, event: &Value) {
+        let message_id = event["id"].as_str().unwrap_or("no-id").to_string();
+        let routing_key = event["type"].as_str().unwrap_or("unknown").to_string();
+        self.bus
+            .publish(
+                topology::EVENTS_EXCHANGE,
+                OutgoingMessage::new(
+                    message_id,
+                    routing_key,
+                    CLOUDEVENTS_CONTENT_TYPE,
+                    serde_json::to_vec(event).unwrap(),
+                ),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Announcements the executor received, decoded, in arrival order.
+    pub async fn announced_jobs(&self) -> Vec<ExecutionJob> {
+        self.executor
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.url.path() == "/internal/executions")
+            .map(|r| {
+                assert_eq!(
+                    r.headers
+                        .get("x-echoflow-internal-token")
+                        .map(|v| v.to_str().unwrap()),
+                    Some(INTERNAL_TOKEN),
+                    "announcement without the service token"
+                );
+                ExecutionJob::decode_bytes(&r.body).unwrap()
+            })
+            .collect()
+    }
+
+    /// Polls until the executor received an announcement of `execution_id`.
+    pub async fn wait_for_announcement(&self, execution_id: &str) -> ExecutionJob {
+        let started = Instant::now();
+        loop {
+            if let Some(job) = self
+                .announced_jobs()
+                .await
+                .into_iter()
+                .find(|j| j.execution_id == execution_id)
+            {
+                return job;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "no announcement of {execution_id} within {DEADLINE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Starts consuming `queue` on the app's bus; deliveries come out of the returned stream.
+    pub fn consume(&self, queue: &'static str) -> Deliveries {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stop = CancellationToken::new();
+        let bus = self.bus.clone();
+        let handler = Arc::new(Forward(tx));
+        let consumer_stop = stop.clone();
+        tokio::spawn(async move { bus.consume(queue, 16, handler, consumer_stop).await });
+        Deliveries { rx, stop }
+    }
+}
+
+/// A handler that forwards every delivery into a channel and acks it.
+struct Forward(mpsc::UnboundedSender<Delivery>);
+
+#[async_trait::async_trait]
+impl MessageHandler for Forward {
+    async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
+        let _ = self.0.send(delivery);
+        Ok(())
+    }
+}
+
+/// What a test consumer received from one queue.
+pub struct Deliveries {
+    rx: mpsc::UnboundedReceiver<Delivery>,
+    stop: CancellationToken,
+}
+
+impl Drop for Deliveries {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Deliveries {
+    /// The next delivery, failing the test after the deadline.
+    pub async fn next(&mut self) -> Delivery {
+        tokio::time::timeout(DEADLINE, self.rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no delivery within {DEADLINE:?}"))
+            .expect("consumer stopped")
+    }
+
+    /// The next delivery decoded as an ExecutionJob.
+    pub async fn next_job(&mut self) -> ExecutionJob {
+        let delivery = self.next().await;
+        assert_eq!(delivery.exchange, topology::JOBS_EXCHANGE);
+        ExecutionJob::decode_bytes(&delivery.body).unwrap()
+    }
+
+    /// Asserts nothing more arrives within `quiet`.
+    pub async fn assert_none_within(&mut self, quiet: Duration) {
+        if let Ok(Some(delivery)) = tokio::time::timeout(quiet, self.rx.recv()).await {
+            match ExecutionJob::decode_bytes(&delivery.body) {
+                Ok(job) => panic!(
+                    "unexpected job of workflow {} for trigger {:?}",
+                    job.workflow_id,
+                    job.trigger.map(|t| (t.source, t.id, t.r#type))
+                ),
+                Err(_) => panic!(
+                    "unexpected delivery {} on {}",
+                    delivery.message_id, delivery.exchange
+                ),
+            }
+        }
+    }
+}
+
+/// The trigger data of a job, as JSON.
+pub fn trigger_data(job: &ExecutionJob) -> Value {
+    serde_json::from_str(&job.trigger.as_ref().unwrap().data_json).unwrap()
+}
