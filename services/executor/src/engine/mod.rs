@@ -87,7 +87,7 @@ impl Engine {
                 handles: vec![None],
             },
         );
-        for node in &plan.nodes {
+        for (index, node) in plan.nodes.iter().enumerate() {
             if !is_reached(&plan, node, &results) {
                 continue;
             }
@@ -114,8 +114,14 @@ impl Engine {
                     seq += 1;
                     let ctx =
                         json!({"trigger": trigger, "steps": Value::Object(ctx_steps.clone())});
+                    let later = &plan.nodes[index + 1..];
+                    let is_last = |result: &StepResult| {
+                        !later
+                            .iter()
+                            .any(|n| is_reached_with(&plan, n, &results, (&node.id, result)))
+                    };
                     let outcome = self
-                        .run_node(&execution, node, &ctx, seq, &results, starting)
+                        .run_node(&execution, node, &ctx, seq, &results, starting, is_last)
                         .await?;
                     if starting {
                         starting = false;
@@ -123,13 +129,8 @@ impl Engine {
                         execution.started_at.get_or_insert_with(Utc::now);
                     }
                     match outcome {
-                        Ok(result) => result,
-                        Err(error) => {
-                            let message = format!("step '{}' failed: {error}", node.id);
-                            self.finish(&execution, status::FAILED, Some(&message))
-                                .await?;
-                            return Ok(());
-                        }
+                        NodeOutcome::Continue(result) => result,
+                        NodeOutcome::Finished => return Ok(()),
                     }
                 }
             };
@@ -159,42 +160,17 @@ impl Engine {
         error: Option<&str>,
     ) -> Result<(), DbErr> {
         let txn = self.db.begin().await?;
-        let now = Utc::now();
-        let changed = executions::Entity::update_many()
-            .col_expr(executions::Column::Status, Expr::value(final_status))
-            .col_expr(executions::Column::CompletedAt, Expr::value(now))
-            .col_expr(
-                executions::Column::Error,
-                Expr::value(error.map(str::to_string)),
-            )
-            .filter(executions::Column::Id.eq(execution.id))
-            .filter(executions::Column::Status.is_in([status::QUEUED, status::RUNNING]))
-            .exec(&txn)
-            .await?;
-        if changed.rows_affected == 1 {
-            let duration = execution
-                .started_at
-                .map(|s| (now - s).num_milliseconds())
-                .unwrap_or(0);
-            updates::enqueue(
-                &txn,
-                execution,
-                UpdateKind::Finished,
-                final_status,
-                None,
-                error,
-                duration,
-            )
-            .await?;
-        }
+        finish_in(&txn, execution, final_status, error).await?;
         txn.commit().await?;
         self.relay.notify();
         tracing::info!(status = final_status, error, "execution finished");
         Ok(())
     }
 
-    /// Runs one node with its policy and records the step. `Ok(Err(_))` is a
-    /// step failure that ends the execution; `Err(_)` is a database failure.
+    /// Runs one node with its policy and records the step. When the step
+    /// ends the execution (it failed, or `is_last` says nothing runs after
+    /// it) the execution's end commits in the same transaction.
+    #[allow(clippy::too_many_arguments)]
     async fn run_node(
         &self,
         execution: &executions::Model,
@@ -203,7 +179,8 @@ impl Engine {
         seq: i32,
         results: &HashMap<String, StepResult>,
         starting: bool,
-    ) -> Result<Result<StepResult, String>, DbErr> {
+        is_last: impl Fn(&StepResult) -> bool,
+    ) -> Result<NodeOutcome, DbErr> {
         let started_at = Utc::now();
         let clock = Instant::now();
         let incoming: Map<String, Value> = node
@@ -262,10 +239,20 @@ impl Engine {
                 }
             }
         };
+        let ending = match &result {
+            Ok(r) if is_last(r) => Some((status::COMPLETED, None)),
+            Ok(_) => None,
+            Err(message) => Some((
+                status::FAILED,
+                Some(format!("step '{}' failed: {message}", node.id)),
+            )),
+        };
         let txn = self.db.begin().await?;
-        if starting {
-            mark_running(&txn, execution.clone()).await?;
-        }
+        let execution = if starting {
+            &mark_running(&txn, execution.clone()).await?
+        } else {
+            execution
+        };
         steps::ActiveModel {
             execution_id: Set(execution.id),
             node_id: Set(node.id.clone()),
@@ -292,9 +279,66 @@ impl Engine {
             duration_ms,
         )
         .await?;
+        if let Some((final_status, error)) = &ending {
+            finish_in(&txn, execution, final_status, error.as_deref()).await?;
+        }
         txn.commit().await?;
-        Ok(result)
+        match ending {
+            Some((final_status, error)) => {
+                self.relay.notify();
+                tracing::info!(status = final_status, error, "execution finished");
+                Ok(NodeOutcome::Finished)
+            }
+            None => match result {
+                Ok(r) => Ok(NodeOutcome::Continue(r)),
+                Err(_) => Ok(NodeOutcome::Finished),
+            },
+        }
     }
+}
+
+/// What the walk does after a step.
+enum NodeOutcome {
+    Continue(StepResult),
+    Finished,
+}
+
+/// Ends the execution on `txn` with `final_status` unless it already ended.
+async fn finish_in<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    execution: &executions::Model,
+    final_status: &str,
+    error: Option<&str>,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let changed = executions::Entity::update_many()
+        .col_expr(executions::Column::Status, Expr::value(final_status))
+        .col_expr(executions::Column::CompletedAt, Expr::value(now))
+        .col_expr(
+            executions::Column::Error,
+            Expr::value(error.map(str::to_string)),
+        )
+        .filter(executions::Column::Id.eq(execution.id))
+        .filter(executions::Column::Status.is_in([status::QUEUED, status::RUNNING]))
+        .exec(txn)
+        .await?;
+    if changed.rows_affected == 1 {
+        let duration = execution
+            .started_at
+            .map(|s| (now - s).num_milliseconds())
+            .unwrap_or(0);
+        updates::enqueue(
+            txn,
+            execution,
+            UpdateKind::Finished,
+            final_status,
+            None,
+            error,
+            duration,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// queued -> running (once), with its `started` update, on `txn`.
@@ -325,6 +369,30 @@ async fn mark_running<C: sea_orm::ConnectionTrait>(
         .await?;
     }
     Ok(execution)
+}
+
+/// Whether `node` would run if the step `just` (id, result) were recorded too.
+fn is_reached_with(
+    plan: &ExecutionPlan,
+    node: &PlanNode,
+    results: &HashMap<String, StepResult>,
+    just: (&str, &StepResult),
+) -> bool {
+    let fired = |id: &str| {
+        if id == just.0 {
+            Some(just.1)
+        } else {
+            results.get(id)
+        }
+    };
+    std::iter::once(&plan.trigger)
+        .chain(plan.nodes.iter())
+        .filter_map(|src| fired(&src.id).map(|r| (src, r)))
+        .any(|(src, result)| {
+            src.outgoing
+                .iter()
+                .any(|edge| edge.target == node.id && result.handles.contains(&edge.handle))
+        })
 }
 
 /// A node runs when an edge from a node that ran leaves by a handle that node fired.
