@@ -28,6 +28,21 @@ pub struct Common {
 }
 
 impl Common {
+    pub fn new(
+        service: &'static str,
+        server: &crate::settings::ServerSettings,
+        auth: &crate::settings::AuthSettings,
+        readiness: Readiness,
+    ) -> Self {
+        Self {
+            service,
+            max_body_bytes: server.max_body_bytes,
+            readiness,
+            jwt: JwtKeys::new(&auth.jwt_secret, auth.access_token_ttl_secs),
+            internal_token: InternalToken(auth.internal_token.clone()),
+        }
+    }
+
     /// App data and routes shared by every service; use with `App::configure`.
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         cfg.app_data(

@@ -6,9 +6,7 @@ use echoflow_contracts::{
     ExecutionJob, JOB_ROUTING_KEY, Message, PROTOBUF_CONTENT_TYPE, TriggerEvent,
 };
 use echoflow_migrations::Slice;
-use echoflow_service_kit::{
-    JwtKeys, auth::InternalToken, health::Readiness, http::Common, metrics,
-};
+use echoflow_service_kit::{health::Readiness, http::Common, metrics};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::Value;
 use std::sync::Arc;
@@ -60,19 +58,15 @@ impl Application {
         let listener =
             echoflow_service_kit::http::bind(&settings.server.host, settings.server.port)?;
         let port = listener.local_addr()?.port();
-        let common = Common {
-            service: SERVICE,
-            max_body_bytes: settings.server.max_body_bytes,
-            readiness: Readiness {
+        let common = Common::new(
+            SERVICE,
+            &settings.server,
+            &settings.auth,
+            Readiness {
                 db: db.clone(),
                 bus: bus.clone(),
             },
-            jwt: JwtKeys::new(
-                &settings.auth.jwt_secret,
-                settings.auth.access_token_ttl_secs,
-            ),
-            internal_token: InternalToken(settings.auth.internal_token.clone()),
-        };
+        );
         let db_data = web::Data::new(db);
         metrics::handle();
         let server = HttpServer::new(move || {

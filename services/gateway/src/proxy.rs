@@ -108,10 +108,13 @@ pub async fn forward(
         outgoing = outgoing.header("x-forwarded-for", peer.ip().to_string());
     }
     // The upstream sees its own address as Host; the caller's is kept here.
-    let info = req.connection_info();
+    let (host, scheme) = {
+        let info = req.connection_info();
+        (info.host().to_string(), info.scheme().to_string())
+    };
     outgoing = outgoing
-        .header("x-forwarded-host", info.host())
-        .header("x-forwarded-proto", info.scheme());
+        .header("x-forwarded-host", host)
+        .header("x-forwarded-proto", scheme);
     for (k, v) in echoflow_service_kit::telemetry::trace_headers() {
         outgoing = outgoing.header(k, v);
     }

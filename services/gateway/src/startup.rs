@@ -3,9 +3,7 @@
 use actix_web::{App, HttpResponse, HttpServer, dev::Server, middleware::from_fn, web};
 use echoflow_bus::SharedBus;
 use echoflow_migrations::Slice;
-use echoflow_service_kit::{
-    JwtKeys, auth::InternalToken, health::Readiness, http::Common, metrics,
-};
+use echoflow_service_kit::{health::Readiness, http::Common, metrics};
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 use utoipa_swagger_ui::{Config, SwaggerUi};
@@ -35,19 +33,15 @@ impl Application {
         let listener =
             echoflow_service_kit::http::bind(&settings.server.host, settings.server.port)?;
         let port = listener.local_addr()?.port();
-        let common = Common {
-            service: SERVICE,
-            max_body_bytes: settings.server.max_body_bytes,
-            readiness: Readiness {
+        let common = Common::new(
+            SERVICE,
+            &settings.server,
+            &settings.auth,
+            Readiness {
                 db: db.clone(),
                 bus,
             },
-            jwt: JwtKeys::new(
-                &settings.auth.jwt_secret,
-                settings.auth.access_token_ttl_secs,
-            ),
-            internal_token: InternalToken(settings.auth.internal_token.clone()),
-        };
+        );
         let upstreams = web::Data::new(Upstreams::new(
             &settings.services.registry_url,
             &settings.services.executor_url,

@@ -3,9 +3,7 @@
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use echoflow_bus::{SharedBus, outbox::OutboxRelay, topology::REGISTRY_TRIGGER_EVENTS};
 use echoflow_migrations::Slice;
-use echoflow_service_kit::{
-    JwtKeys, auth::InternalToken, health::Readiness, http::Common, metrics,
-};
+use echoflow_service_kit::{health::Readiness, http::Common, metrics};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
@@ -41,19 +39,15 @@ impl Application {
         let listener =
             echoflow_service_kit::http::bind(&settings.server.host, settings.server.port)?;
         let port = listener.local_addr()?.port();
-        let common = Common {
-            service: SERVICE,
-            max_body_bytes: settings.server.max_body_bytes,
-            readiness: Readiness {
+        let common = Common::new(
+            SERVICE,
+            &settings.server,
+            &settings.auth,
+            Readiness {
                 db: db.clone(),
                 bus: bus.clone(),
             },
-            jwt: JwtKeys::new(
-                &settings.auth.jwt_secret,
-                settings.auth.access_token_ttl_secs,
-            ),
-            internal_token: InternalToken(settings.auth.internal_token.clone()),
-        };
+        );
         let jobs = web::Data::new(JobSubmitter::new(
             db.clone(),
             relay.clone(),
