@@ -53,3 +53,55 @@ async fn webhook_workflow_runs_end_to_end_in_one_process() {
     up.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_gracefully_and_flushes_traces_to_the_otlp_endpoint() {
+    use std::time::Duration;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let collector = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/traces"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&collector)
+        .await;
+    let dir = std::env::temp_dir().join(format!("echoflow-e2e-{}", uuid::Uuid::new_v4().simple()));
+    let port = free_port();
+    let env = vec![
+        (
+            "ECHOFLOW_EXECUTOR__ALLOW_NETWORKS".to_string(),
+            "127.0.0.0/8".to_string(),
+        ),
+        (
+            "ECHOFLOW_TELEMETRY__OTLP_ENDPOINT".to_string(),
+            format!("{}/v1/traces", collector.uri()),
+        ),
+    ];
+    let (dir_arg, port_arg) = (dir.display().to_string(), port.to_string());
+    let mut up = Service::start(
+        "up-otlp",
+        port,
+        &["up", "--port", &port_arg, "--data-dir", &dir_arg],
+        &env,
+    )
+    .await;
+    let mut api = Api::new(up.base_url());
+    scenarios::webhook_journey(&mut api, "otel@example.com").await;
+
+    let status = up.terminate(Duration::from_secs(20)).await;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "echoflow up did not exit cleanly on SIGTERM: {status:?}"
+    );
+    let exports = collector.received_requests().await.unwrap();
+    assert!(!exports.is_empty(), "no spans reached the OTLP endpoint");
+    assert!(
+        exports.iter().all(|r| r
+            .headers
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes() == b"application/x-protobuf")),
+        "OTLP/HTTP exports are protobuf"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
