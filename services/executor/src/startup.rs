@@ -47,6 +47,7 @@ impl Application {
         let relay = OutboxRelay::spawn(db.clone(), bus.clone(), stop_background.clone());
         let engine = Engine {
             db: db.clone(),
+            bus: bus.clone(),
             relay,
             nodes: NodeRunner {
                 http: HttpNode::new(

@@ -1,15 +1,18 @@
-//! ExecutionUpdates, written to the outbox in the transaction of the state
-//! change they report, relayed to `echoflow.updates`.
+//! ExecutionUpdates on `echoflow.updates`. The final one (`finished`) is
+//! written to the outbox in the transaction that ends the execution, so it is
+//! never lost; `started` and `step_finished` are progress for live views and
+//! are published after their commit without the outbox (the steps themselves
+//! are durable rows), which spares every step an outbox row and its relay.
 
 use chrono::Utc;
-use echoflow_bus::{OutgoingMessage, outbox, topology::UPDATES_EXCHANGE};
+use echoflow_bus::{OutgoingMessage, SharedBus, outbox, topology::UPDATES_EXCHANGE};
 use echoflow_contracts::{ExecutionUpdate, Message, PROTOBUF_CONTENT_TYPE, UpdateKind};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
 use crate::store::executions;
 
-/// Enqueues one update about `execution`.
+/// Enqueues one update about `execution` in the outbox, on `conn`.
 pub async fn enqueue<C: ConnectionTrait>(
     conn: &C,
     execution: &executions::Model,
@@ -19,6 +22,37 @@ pub async fn enqueue<C: ConnectionTrait>(
     error: Option<&str>,
     duration_ms: i64,
 ) -> Result<(), DbErr> {
+    let message = build(execution, kind, status, node_id, error, duration_ms);
+    outbox::enqueue(conn, UPDATES_EXCHANGE, &message).await
+}
+
+/// Publishes a progress update in the background; a lost one costs a live
+/// view one refresh, nothing else.
+pub fn announce(
+    bus: &SharedBus,
+    execution: &executions::Model,
+    kind: UpdateKind,
+    status: &str,
+    node_id: Option<&str>,
+    duration_ms: i64,
+) {
+    let message = build(execution, kind, status, node_id, None, duration_ms);
+    let bus = bus.clone();
+    tokio::spawn(async move {
+        if let Err(e) = bus.publish(UPDATES_EXCHANGE, message).await {
+            tracing::debug!(error = %e, "progress update not published");
+        }
+    });
+}
+
+fn build(
+    execution: &executions::Model,
+    kind: UpdateKind,
+    status: &str,
+    node_id: Option<&str>,
+    error: Option<&str>,
+    duration_ms: i64,
+) -> OutgoingMessage {
     let update = ExecutionUpdate {
         execution_id: execution.id.to_string(),
         workflow_id: execution.workflow_id.to_string(),
@@ -37,11 +71,10 @@ pub async fn enqueue<C: ConnectionTrait>(
         UpdateKind::Finished => "execution.finished",
         UpdateKind::Unspecified => "execution.update",
     };
-    let message = OutgoingMessage::new(
+    OutgoingMessage::new(
         Uuid::now_v7().to_string(),
         routing_key,
         PROTOBUF_CONTENT_TYPE,
         update.encode_to_vec(),
-    );
-    outbox::enqueue(conn, UPDATES_EXCHANGE, &message).await
+    )
 }

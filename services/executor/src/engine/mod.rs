@@ -39,6 +39,7 @@ pub enum EngineError {
 #[derive(Clone)]
 pub struct Engine {
     pub db: DatabaseConnection,
+    pub bus: echoflow_bus::SharedBus,
     pub relay: OutboxHandle,
     pub nodes: NodeRunner,
 }
@@ -70,7 +71,12 @@ impl Engine {
         // The switch to `running` commits with the first step, not alone.
         let mut starting = execution.status == status::QUEUED;
         let mut execution = execution;
-        let recorded = steps::of_execution(&self.db, execution.id).await?;
+        // Steps are only recorded once the execution runs: a queued one has none.
+        let recorded = if starting {
+            Vec::new()
+        } else {
+            steps::of_execution(&self.db, execution.id).await?
+        };
         let mut seq = recorded.iter().map(|s| s.seq).max().unwrap_or(0);
         let mut recorded: HashMap<String, steps::Model> = recorded
             .into_iter()
@@ -147,9 +153,23 @@ impl Engine {
     /// Marks an execution that ran no step running, in a transaction of its own.
     async fn start(&self, execution: executions::Model) -> Result<executions::Model, DbErr> {
         let txn = self.db.begin().await?;
-        let execution = mark_running(&txn, execution).await?;
+        let (execution, started) = mark_running(&txn, execution).await?;
         txn.commit().await?;
+        if started {
+            self.announce_started(&execution);
+        }
         Ok(execution)
+    }
+
+    fn announce_started(&self, execution: &executions::Model) {
+        updates::announce(
+            &self.bus,
+            execution,
+            UpdateKind::Started,
+            status::RUNNING,
+            None,
+            0,
+        );
     }
 
     /// Ends the execution with `final_status` unless it already ended.
@@ -248,11 +268,12 @@ impl Engine {
             )),
         };
         let txn = self.db.begin().await?;
-        let execution = if starting {
-            &mark_running(&txn, execution.clone()).await?
+        let (execution, started) = if starting {
+            mark_running(&txn, execution.clone()).await?
         } else {
-            execution
+            (execution.clone(), false)
         };
+        let execution = &execution;
         steps::ActiveModel {
             execution_id: Set(execution.id),
             node_id: Set(node.id.clone()),
@@ -269,20 +290,22 @@ impl Engine {
         }
         .insert(&txn)
         .await?;
-        updates::enqueue(
-            &txn,
-            execution,
-            UpdateKind::StepFinished,
-            step_status,
-            Some(&node.id),
-            error.as_deref(),
-            duration_ms,
-        )
-        .await?;
+
         if let Some((final_status, error)) = &ending {
             finish_in(&txn, execution, final_status, error.as_deref()).await?;
         }
         txn.commit().await?;
+        if started {
+            self.announce_started(execution);
+        }
+        updates::announce(
+            &self.bus,
+            execution,
+            UpdateKind::StepFinished,
+            step_status,
+            Some(&node.id),
+            duration_ms,
+        );
         match ending {
             Some((final_status, error)) => {
                 self.relay.notify();
@@ -345,7 +368,7 @@ async fn finish_in<C: sea_orm::ConnectionTrait>(
 async fn mark_running<C: sea_orm::ConnectionTrait>(
     txn: &C,
     mut execution: executions::Model,
-) -> Result<executions::Model, DbErr> {
+) -> Result<(executions::Model, bool), DbErr> {
     let now = Utc::now();
     let changed = executions::Entity::update_many()
         .col_expr(executions::Column::Status, Expr::value(status::RUNNING))
@@ -354,21 +377,12 @@ async fn mark_running<C: sea_orm::ConnectionTrait>(
         .filter(executions::Column::Status.eq(status::QUEUED))
         .exec(txn)
         .await?;
-    if changed.rows_affected == 1 {
+    let started = changed.rows_affected == 1;
+    if started {
         execution.status = status::RUNNING.to_string();
         execution.started_at = Some(now);
-        updates::enqueue(
-            txn,
-            &execution,
-            UpdateKind::Started,
-            status::RUNNING,
-            None,
-            None,
-            0,
-        )
-        .await?;
     }
-    Ok(execution)
+    Ok((execution, started))
 }
 
 /// Whether `node` would run if the step `just` (id, result) were recorded too.

@@ -19,7 +19,6 @@ pub async fn announce(
     let job = ExecutionJob::decode_bytes(&body)
         .map_err(|e| ApiError::validation(e.to_string(), json!({})))?;
     let ids = JobIds::parse(&job).map_err(|e| ApiError::validation(e, json!({})))?;
-    let execution = executions::ensure_queued(db.get_ref(), &job, &ids).await?;
-    Ok(HttpResponse::Accepted()
-        .json(json!({"execution_id": execution.id, "status": execution.status})))
+    executions::insert_queued(db.get_ref(), &job, &ids).await?;
+    Ok(HttpResponse::Accepted().json(json!({"execution_id": ids.execution_id})))
 }

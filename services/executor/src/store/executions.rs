@@ -76,6 +76,20 @@ impl JobIds {
     }
 }
 
+/// Records the job as `queued` unless the execution already exists (one
+/// statement; the answer of the announcement does not need the row).
+pub async fn insert_queued<C: ConnectionTrait>(
+    db: &C,
+    job: &ExecutionJob,
+    ids: &JobIds,
+) -> Result<(), DbErr> {
+    Entity::insert(queued_row(job, ids))
+        .on_conflict(OnConflict::column(Column::Id).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await
+        .map(|_| ())
+}
+
 /// Records the job as `queued` unless the execution already exists; returns
 /// the execution as it now stands.
 pub async fn ensure_queued<C: ConnectionTrait>(
@@ -87,11 +101,19 @@ pub async fn ensure_queued<C: ConnectionTrait>(
     if let Some(existing) = Entity::find_by_id(ids.execution_id).one(db).await? {
         return Ok(existing);
     }
+    insert_queued(db, job, ids).await?;
+    Entity::find_by_id(ids.execution_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("execution {}", ids.execution_id)))
+}
+
+fn queued_row(job: &ExecutionJob, ids: &JobIds) -> ActiveModel {
     let plan: Option<Value> = serde_json::from_str(&job.plan_json).ok();
     let queued_at = chrono::DateTime::parse_from_rfc3339(&job.queued_at)
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_else(|_| Utc::now());
-    let row = ActiveModel {
+    ActiveModel {
         id: Set(ids.execution_id),
         workflow_id: Set(ids.workflow_id),
         workflow_version: Set(job.workflow_version),
@@ -105,13 +127,5 @@ pub async fn ensure_queued<C: ConnectionTrait>(
         queued_at: Set(queued_at),
         started_at: Set(None),
         completed_at: Set(None),
-    };
-    Entity::insert(row)
-        .on_conflict(OnConflict::column(Column::Id).do_nothing().to_owned())
-        .exec_without_returning(db)
-        .await?;
-    Entity::find_by_id(ids.execution_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound(format!("execution {}", ids.execution_id)))
+    }
 }

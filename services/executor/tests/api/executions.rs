@@ -27,10 +27,7 @@ async fn announce_ok(app: &TestApp, job: &ExecutionJob) {
         .await;
     assert_eq!(response.status(), 202);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(
-        body,
-        json!({"execution_id": job.execution_id, "status": "queued"})
-    );
+    assert_eq!(body, json!({"execution_id": job.execution_id}));
 }
 
 async fn ids(app: &TestApp, query: &str, user: &TestUser) -> (Vec<String>, u64) {
