@@ -83,6 +83,11 @@ fn base_options(url: &str, max_connections: u32) -> ConnectOptions {
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings a connection before every checkout by default: one more
+        // round trip per statement. Broken connections surface as errors the
+        // callers retry; idle ones are recycled.
+        .test_before_acquire(false)
+        .idle_timeout(Duration::from_secs(300))
         .sqlx_logging(false);
     options
 }
