@@ -75,7 +75,9 @@ impl Sizes {
                 rates: vec![50, 200, 500],
                 phase_secs: 10.0,
                 per_step_runs: 50,
-                saturation_rates: vec![250, 500, 1000, 1500, 2000, 3000, 4000],
+                saturation_rates: vec![
+                    100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000, 4000,
+                ],
                 saturation_secs: 5.0,
             }
         }
@@ -239,8 +241,7 @@ async fn measure_mode(
     bar: &ProgressBar,
 ) -> anyhow::Result<ModeResults> {
     let mode = target.mode;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle_rss_kb = target.rss_kb();
+    let idle_rss_kb = target.idle_rss_kb.clone();
     let hook = target.create_workflow(target::three_step()).await?;
     phase(bar, format!("{mode}: warm-up"));
     load::closed_loop(target, &hook, 20, bar).await?;

@@ -13,6 +13,8 @@ use uuid::Uuid;
 
 pub struct Target {
     pub mode: &'static str,
+    /// RSS of each process 2 s after start, before any request.
+    pub idle_rss_kb: Vec<(String, u64)>,
     pub services: Vec<Service>,
     pub api: Api,
     pub executions: DatabaseConnection,
@@ -92,14 +94,17 @@ impl Target {
         .await;
         let gateway =
             Service::start_binary(binary, "gateway", gw, &["serve", "gateway"], &env(gw)).await;
+        let services = vec![gateway, registry, executor];
+        let idle_rss_kb = idle_rss(&services).await;
         let executions =
             echoflow_service_kit::db::connect(&SecretString::from(db.url()), "executions", 4)
                 .await?;
-        let mut api = Api::new(gateway.base_url());
+        let mut api = Api::new(services[0].base_url());
         api.sign_up("bench@example.com").await;
         Ok(Self {
             mode: "distributed",
-            services: vec![gateway, registry, executor],
+            idle_rss_kb,
+            services,
             api,
             executions,
             backend: DbBackend::Postgres,
@@ -122,12 +127,15 @@ impl Target {
         )
         .await;
         let url = SecretString::from(format!("sqlite://{}/executions.db?mode=rwc", dir.display()));
+        let services = vec![up];
+        let idle_rss_kb = idle_rss(&services).await;
         let executions = echoflow_service_kit::db::connect(&url, "executions", 2).await?;
-        let mut api = Api::new(up.base_url());
+        let mut api = Api::new(services[0].base_url());
         api.sign_up("bench@example.com").await;
         Ok(Self {
             mode: "embedded",
-            services: vec![up],
+            idle_rss_kb,
+            services,
             api,
             executions,
             backend: DbBackend::Sqlite,
@@ -208,6 +216,14 @@ impl Target {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+async fn idle_rss(services: &[Service]) -> Vec<(String, u64)> {
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    services
+        .iter()
+        .map(|s| (s.name.clone(), s.pid().map(rss_of).unwrap_or(0)))
+        .collect()
 }
 
 fn rss_of(pid: u32) -> u64 {
