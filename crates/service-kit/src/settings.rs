@@ -91,6 +91,7 @@ public_url = "http://127.0.0.1:8080"
 allow_networks = ""
 concurrency = 32
 http_timeout_ms = 30000
+max_output_bytes = 1048576
 "#;
 
 /// The port each service listens on unless told otherwise.

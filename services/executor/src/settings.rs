@@ -27,6 +27,8 @@ pub struct ExecutorSettings {
     pub concurrency: u16,
     /// Default timeout of one HTTP request step.
     pub http_timeout_ms: u64,
+    /// Largest step output (JSON bytes); a larger one fails the step, never truncated.
+    pub max_output_bytes: usize,
     /// Re-queue executions left `queued` or `running` when the process
     /// starts. Only for the in-process bus, whose queue does not outlive the
     /// process; RabbitMQ keeps unfinished jobs itself.

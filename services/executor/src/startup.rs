@@ -53,7 +53,9 @@ impl Application {
                 http: HttpNode::new(
                     policy,
                     Duration::from_millis(settings.executor.http_timeout_ms),
+                    settings.executor.max_output_bytes,
                 )?,
+                max_output_bytes: settings.executor.max_output_bytes,
             },
         };
         let listener =

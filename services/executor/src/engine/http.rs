@@ -10,14 +10,13 @@ use std::time::Duration;
 use super::network::NetworkPolicy;
 use super::nodes::NodeError;
 
-/// Largest response body kept in a step's output.
-const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
-
 #[derive(Clone)]
 pub struct HttpNode {
     client: reqwest::Client,
     policy: Arc<NetworkPolicy>,
     default_timeout: Duration,
+    /// Largest response body read (the step output limit).
+    max_body_bytes: usize,
 }
 
 /// Resolves names and keeps only the addresses the policy permits, so a
@@ -50,7 +49,11 @@ impl Resolve for GuardedResolver {
 }
 
 impl HttpNode {
-    pub fn new(policy: NetworkPolicy, default_timeout: Duration) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        policy: NetworkPolicy,
+        default_timeout: Duration,
+        max_body_bytes: usize,
+    ) -> Result<Self, reqwest::Error> {
         let policy = Arc::new(policy);
         let redirect_policy = policy.clone();
         let client = reqwest::Client::builder()
@@ -75,12 +78,15 @@ impl HttpNode {
             client,
             policy,
             default_timeout,
+            max_body_bytes,
         })
     }
 
     /// Makes the request described by the resolved config; any status is a
     /// result (`{status, headers, body}`), only transport failures are errors.
-    pub async fn call(&self, config: &Value) -> Result<Value, NodeError> {
+    /// `step_key` is sent as `Idempotency-Key` (unless the config sets one),
+    /// the same on every attempt, so a receiver can drop a repeated call.
+    pub async fn call(&self, config: &Value, step_key: &str) -> Result<Value, NodeError> {
         let method = config
             .get("method")
             .and_then(Value::as_str)
@@ -109,10 +115,14 @@ impl HttpNode {
             .map(Duration::from_millis)
             .unwrap_or(self.default_timeout);
         let mut request = self.client.request(method, url).timeout(timeout);
-        if let Some(headers) = config.get("headers").and_then(Value::as_object) {
+        let headers = config.get("headers").and_then(Value::as_object);
+        if let Some(headers) = headers {
             for (name, value) in headers {
                 request = request.header(name, as_text(value));
             }
+        }
+        if !headers.is_some_and(|h| h.keys().any(|k| k.eq_ignore_ascii_case("idempotency-key"))) {
+            request = request.header("idempotency-key", step_key);
         }
         if let Some(query) = config.get("query").and_then(Value::as_object) {
             let pairs: Vec<(String, String)> =
@@ -138,9 +148,10 @@ impl HttpNode {
             .is_some_and(|ct| ct.contains("json"));
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
+            if body.len() + chunk.len() > self.max_body_bytes {
                 return Err(NodeError::Permanent(format!(
-                    "the response body is larger than {MAX_BODY_BYTES} bytes"
+                    "the response body is larger than {} bytes (executor.max_output_bytes)",
+                    self.max_body_bytes
                 )));
             }
             body.extend_from_slice(&chunk);

@@ -213,10 +213,11 @@ impl Engine {
             .retry
             .as_ref()
             .map_or(1, |r| r.max_attempts.max(1));
+        let step_key = format!("{}:{}", execution.id, node.id);
         let mut attempts = 0u32;
         let (input, outcome) = loop {
             attempts += 1;
-            let (input, outcome) = self.nodes.run(node, ctx, &incoming).await;
+            let (input, outcome) = self.nodes.run(node, ctx, &incoming, &step_key).await;
             match &outcome {
                 Err(NodeError::Retryable(_)) if attempts < max_attempts => {
                     let delay = node

@@ -21,15 +21,44 @@ pub enum NodeError {
 #[derive(Clone)]
 pub struct NodeRunner {
     pub http: HttpNode,
+    /// Largest output a step may record, in JSON bytes.
+    pub max_output_bytes: usize,
 }
 
 impl NodeRunner {
-    /// Runs `node` once; returns the step's input (its resolved config) and outcome.
+    /// Runs `node` once; returns the step's input (its resolved config) and
+    /// outcome. `step_key` names this step of this execution, stable across
+    /// attempts and redeliveries (the HTTP `Idempotency-Key`).
     pub async fn run(
         &self,
         node: &PlanNode,
         ctx: &Value,
         incoming: &Map<String, Value>,
+        step_key: &str,
+    ) -> (Value, Result<Value, NodeError>) {
+        let (input, outcome) = self.run_unchecked(node, ctx, incoming, step_key).await;
+        let outcome = outcome.and_then(|output| self.check_size(output));
+        (input, outcome)
+    }
+
+    /// An output over the limit fails the step with its size: never truncated.
+    fn check_size(&self, output: Value) -> Result<Value, NodeError> {
+        let size = serde_json::to_vec(&output).map_or(0, |b| b.len());
+        if size > self.max_output_bytes {
+            return Err(NodeError::Permanent(format!(
+                "the step's output is {size} bytes, over the limit of {} (executor.max_output_bytes)",
+                self.max_output_bytes
+            )));
+        }
+        Ok(output)
+    }
+
+    async fn run_unchecked(
+        &self,
+        node: &PlanNode,
+        ctx: &Value,
+        incoming: &Map<String, Value>,
+        step_key: &str,
     ) -> (Value, Result<Value, NodeError>) {
         let timeout = node.policy.timeout_ms.map(Duration::from_millis);
         match node.node_type.as_str() {
@@ -65,7 +94,7 @@ impl NodeRunner {
                 let work = async {
                     match other {
                         "action.set" => Ok(input.get("values").cloned().unwrap_or(json!({}))),
-                        "action.http_request" => self.http.call(&input).await,
+                        "action.http_request" => self.http.call(&input, step_key).await,
                         "action.delay" => {
                             let ms = input
                                 .get("duration_ms")

@@ -531,3 +531,89 @@ async fn recover_on_start_runs_an_execution_announced_before_a_restart() {
         let _ = std::fs::remove_file(path);
     }
 }
+
+#[tokio::test]
+async fn http_steps_send_an_idempotency_key_stable_across_attempts() {
+    let app = spawn_app().await;
+    let user = TestUser::new();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/flaky"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(500)))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/flaky"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let workflow = Workflow::new(definition(
+        vec![
+            webhook("hook"),
+            node(
+                "call",
+                "action.http_request",
+                json!({
+                    "method": "GET",
+                    "url": format!("{}/flaky", server.uri()),
+                    "timeout_ms": 100,
+                    "retry": {"max_attempts": 3, "backoff": "fixed", "delay_ms": 10}
+                }),
+            ),
+        ],
+        vec![edge("hook", "call")],
+    ));
+    let job = workflow.job(&user, json!({}));
+
+    let execution = app.run(&job, &user).await;
+
+    assert_eq!(execution["status"], "completed", "{execution}");
+    assert_eq!(step(&execution, "call")["attempts"], 2);
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    let expected = format!("{}:call", job.execution_id);
+    for request in &requests {
+        let key = request
+            .headers
+            .get("idempotency-key")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(
+            key.as_deref(),
+            Some(expected.as_str()),
+            "the same key on every attempt"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_output_over_the_limit_fails_the_step_instead_of_being_truncated() {
+    let app = spawn_app_with(Options {
+        max_output_bytes: 1000,
+        ..Options::default()
+    })
+    .await;
+    let user = TestUser::new();
+    let workflow = Workflow::new(definition(
+        vec![
+            webhook("hook"),
+            node("small", "action.set", json!({"values": {"ok": true}})),
+            node(
+                "big",
+                "action.set",
+                json!({"values": {"blob": "{{ 'x' * 2000 }}"}}),
+            ),
+        ],
+        vec![edge("hook", "small"), edge("small", "big")],
+    ));
+
+    let execution = app.run(&workflow.job(&user, json!({})), &user).await;
+
+    assert_eq!(execution["status"], "failed", "{execution}");
+    assert_eq!(step(&execution, "small")["status"], "completed");
+    let big = step(&execution, "big");
+    assert_eq!(big["status"], "failed");
+    let error = big["error"].as_str().unwrap();
+    assert!(error.contains("over the limit of 1000"), "{error}");
+    assert!(big["output"].is_null(), "nothing truncated is recorded");
+}

@@ -47,6 +47,7 @@ pub struct Options {
     /// Reuse this database file (kept after the app stops); a fresh temp file otherwise.
     pub db_path: Option<PathBuf>,
     pub recover_on_start: bool,
+    pub max_output_bytes: usize,
 }
 
 impl Default for Options {
@@ -56,6 +57,7 @@ impl Default for Options {
             concurrency: 32,
             db_path: None,
             recover_on_start: false,
+            max_output_bytes: 1024 * 1024,
         }
     }
 }
@@ -97,6 +99,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         (
             "executor.recover_on_start",
             options.recover_on_start.to_string(),
+        ),
+        (
+            "executor.max_output_bytes",
+            options.max_output_bytes.to_string(),
         ),
     ])
     .expect("settings load");
