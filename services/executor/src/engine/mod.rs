@@ -386,6 +386,39 @@ async fn mark_running<C: sea_orm::ConnectionTrait>(
     Ok((execution, started))
 }
 
+/// Whether `node` runs, given which steps have results: an edge into it
+/// leaves a node that ran, by a handle that node fired.
+fn reached_by<'r>(
+    plan: &ExecutionPlan,
+    node: &PlanNode,
+    fired: impl Fn(&str) -> Option<&'r StepResult>,
+) -> bool {
+    node.incoming.iter().any(|source_id| {
+        let Some(result) = fired(source_id) else {
+            return false;
+        };
+        let source = if plan.trigger.id == *source_id {
+            Some(&plan.trigger)
+        } else {
+            plan.node(source_id)
+        };
+        source.is_some_and(|source| {
+            source
+                .outgoing
+                .iter()
+                .any(|edge| edge.target == node.id && result.handles.contains(&edge.handle))
+        })
+    })
+}
+
+fn is_reached(
+    plan: &ExecutionPlan,
+    node: &PlanNode,
+    results: &HashMap<String, StepResult>,
+) -> bool {
+    reached_by(plan, node, |id| results.get(id))
+}
+
 /// Whether `node` would run if the step `just` (id, result) were recorded too.
 fn is_reached_with(
     plan: &ExecutionPlan,
@@ -393,37 +426,13 @@ fn is_reached_with(
     results: &HashMap<String, StepResult>,
     just: (&str, &StepResult),
 ) -> bool {
-    let fired = |id: &str| {
+    reached_by(plan, node, |id| {
         if id == just.0 {
             Some(just.1)
         } else {
             results.get(id)
         }
-    };
-    std::iter::once(&plan.trigger)
-        .chain(plan.nodes.iter())
-        .filter_map(|src| fired(&src.id).map(|r| (src, r)))
-        .any(|(src, result)| {
-            src.outgoing
-                .iter()
-                .any(|edge| edge.target == node.id && result.handles.contains(&edge.handle))
-        })
-}
-
-/// A node runs when an edge from a node that ran leaves by a handle that node fired.
-fn is_reached(
-    plan: &ExecutionPlan,
-    node: &PlanNode,
-    results: &HashMap<String, StepResult>,
-) -> bool {
-    let sources = std::iter::once(&plan.trigger).chain(plan.nodes.iter());
-    sources
-        .filter_map(|src| results.get(&src.id).map(|r| (src, r)))
-        .any(|(src, result)| {
-            src.outgoing
-                .iter()
-                .any(|edge| edge.target == node.id && result.handles.contains(&edge.handle))
-        })
+    })
 }
 
 /// The result of a step recorded by an earlier delivery of the same job.
