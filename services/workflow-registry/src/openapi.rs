@@ -3,14 +3,17 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use crate::routes::{execute, hooks, node_types, workflows};
+use crate::routes::{execute, hooks, node_types, versions, workflows};
 
 #[derive(OpenApi)]
 #[openapi(
     paths(workflows::create, workflows::list, workflows::get, workflows::update, workflows::delete,
-          execute::execute, hooks::receive, node_types::list),
+          execute::execute, hooks::receive, node_types::list,
+          versions::list, versions::get, versions::rollback, versions::copy),
     components(schemas(workflows::CreateWorkflow, workflows::UpdateWorkflow, workflows::WorkflowResponse,
-                       workflows::WorkflowList, execute::ExecuteRequest, execute::Accepted)),
+                       workflows::WorkflowList, execute::ExecuteRequest, execute::Accepted,
+                       versions::VersionSummary, versions::VersionList, versions::VersionDetail,
+                       versions::RollbackRequest, versions::CopyRequest)),
     tags((name = "workflows", description = "workflows, versions, webhooks and the node catalogue"))
 )]
 pub struct RegistryDoc;

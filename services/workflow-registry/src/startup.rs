@@ -10,7 +10,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::consumers::trigger_events::TriggerEventConsumer;
 use crate::jobs::JobSubmitter;
-use crate::routes::{PublicUrl, execute, hooks, node_types, workflows};
+use crate::routes::{PublicUrl, execute, hooks, node_types, versions, workflows};
 use crate::settings::Settings;
 
 pub const SERVICE: &str = "workflow-registry";
@@ -73,6 +73,16 @@ impl Application {
                         .route("/workflows/{id}", web::put().to(workflows::update))
                         .route("/workflows/{id}", web::delete().to(workflows::delete))
                         .route("/workflows/{id}/execute", web::post().to(execute::execute))
+                        .route("/workflows/{id}/versions", web::get().to(versions::list))
+                        .route(
+                            "/workflows/{id}/versions/{version}",
+                            web::get().to(versions::get),
+                        )
+                        .route(
+                            "/workflows/{id}/rollback",
+                            web::post().to(versions::rollback),
+                        )
+                        .route("/workflows/{id}/copy", web::post().to(versions::copy))
                         .route("/node-types", web::get().to(node_types::list)),
                 )
                 .route("/hooks/{token}", web::post().to(hooks::receive))

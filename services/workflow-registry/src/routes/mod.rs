@@ -3,6 +3,7 @@
 pub mod execute;
 pub mod hooks;
 pub mod node_types;
+pub mod versions;
 pub mod workflows;
 
 /// Base URL for links in answers (`webhook_url`), as app data.

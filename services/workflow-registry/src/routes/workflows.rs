@@ -144,7 +144,7 @@ fn invalid(prefix: &str, faults: Vec<GraphFault>) -> ApiError {
     .with_details(json!({"path": first["path"], "faults": paths}))
 }
 
-fn check_name(name: &str) -> Result<String, ApiError> {
+pub(crate) fn check_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::validation(
@@ -155,7 +155,7 @@ fn check_name(name: &str) -> Result<String, ApiError> {
     Ok(name.to_string())
 }
 
-fn respond(
+pub(crate) fn respond(
     wf: &workflows::Model,
     trigger_type: String,
     token: Option<&str>,
@@ -178,7 +178,7 @@ fn respond(
 }
 
 /// Saves version `version` of the workflow with its trigger index and webhook.
-async fn save_version<C: sea_orm::ConnectionTrait>(
+pub(crate) async fn save_version<C: sea_orm::ConnectionTrait>(
     txn: &C,
     wf: &workflows::Model,
     compiled: &CompiledDefinition,
@@ -245,29 +245,55 @@ pub async fn create(
     let body = body.into_inner();
     let name = check_name(&body.name)?;
     let compiled = CompiledDefinition::parse(&body.flow_definition)?;
+    let new = NewWorkflow {
+        owner_id: user.id,
+        chatbot_id: body.chatbot_id,
+        name,
+        description: body.description,
+        is_active: body.is_active.unwrap_or(true),
+    };
+    insert_workflow(db.get_ref(), new, &compiled, &public).await
+}
+
+/// A workflow about to be created (version 1).
+pub(crate) struct NewWorkflow {
+    pub owner_id: Uuid,
+    pub chatbot_id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub is_active: bool,
+}
+
+/// Creates the workflow with `compiled` as version 1; answers 201.
+pub(crate) async fn insert_workflow(
+    db: &DatabaseConnection,
+    new: NewWorkflow,
+    compiled: &CompiledDefinition,
+    public: &PublicUrl,
+) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let txn = db.begin().await?;
     let wf = workflows::ActiveModel {
         id: Set(Uuid::now_v7()),
-        owner_id: Set(user.id),
-        chatbot_id: Set(body.chatbot_id),
-        name: Set(name),
-        description: Set(body.description),
-        is_active: Set(body.is_active.unwrap_or(true)),
+        owner_id: Set(new.owner_id),
+        chatbot_id: Set(new.chatbot_id),
+        name: Set(new.name),
+        description: Set(new.description),
+        is_active: Set(new.is_active),
         current_version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
     }
     .insert(&txn)
     .await?;
-    let token = save_version(&txn, &wf, &compiled).await?;
+    let token = save_version(&txn, &wf, compiled).await?;
     txn.commit().await?;
     let definition = serde_json::to_value(&compiled.definition).map_err(ApiError::internal)?;
     Ok(HttpResponse::Created().json(respond(
         &wf,
         compiled.plan.trigger.node_type.clone(),
         token.as_deref(),
-        &public,
+        public,
         Some(definition),
     )))
 }

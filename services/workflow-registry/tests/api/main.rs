@@ -3,5 +3,6 @@
 
 mod events;
 mod helpers;
+mod versions;
 mod webhooks;
 mod workflows;

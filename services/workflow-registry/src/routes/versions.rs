@@ -1,0 +1,196 @@
+//! A workflow's version history, one version, rollback, and copies.
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use echoflow_service_kit::{ApiError, AuthUser};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::PublicUrl;
+use super::workflows::{
+    CompiledDefinition, NewWorkflow, check_name, insert_workflow, respond, save_version,
+};
+use crate::store::{versions, workflows};
+
+#[derive(Serialize, ToSchema)]
+pub struct VersionSummary {
+    pub version: i32,
+    pub created_at: chrono::DateTime<Utc>,
+    pub is_current: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VersionList {
+    pub items: Vec<VersionSummary>,
+    pub total: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VersionDetail {
+    pub workflow_id: Uuid,
+    pub version: i32,
+    pub is_current: bool,
+    #[schema(value_type = Object)]
+    pub flow_definition: Value,
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RollbackRequest {
+    /// The version whose graph becomes the new current version.
+    pub version: i32,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CopyRequest {
+    /// The caller's chatbot that gets the copy.
+    pub chatbot_id: Uuid,
+    /// Defaults to "<name> (copy)".
+    pub name: Option<String>,
+}
+
+async fn owned(
+    db: &DatabaseConnection,
+    id: Uuid,
+    user: &AuthUser,
+) -> Result<workflows::Model, ApiError> {
+    workflows::find_owned(db, id, user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))
+}
+
+/// Every version of the workflow, newest first.
+#[utoipa::path(get, path = "/api/v1/workflows/{id}/versions", tag = "workflows",
+    responses((status = 200, body = VersionList), (status = 404, description = "not found")), security(("bearer" = [])))]
+#[tracing::instrument(skip(db, user), fields(user_id = %user.id))]
+pub async fn list(
+    db: web::Data<DatabaseConnection>,
+    user: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let wf = owned(&db, *id, &user).await?;
+    let rows: Vec<(i32, chrono::DateTime<Utc>)> = versions::Entity::find()
+        .select_only()
+        .column(versions::Column::Version)
+        .column(versions::Column::CreatedAt)
+        .filter(versions::Column::WorkflowId.eq(wf.id))
+        .order_by_desc(versions::Column::Version)
+        .into_tuple()
+        .all(db.get_ref())
+        .await?;
+    let items: Vec<VersionSummary> = rows
+        .into_iter()
+        .map(|(version, created_at)| VersionSummary {
+            version,
+            created_at,
+            is_current: version == wf.current_version,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(VersionList {
+        total: items.len(),
+        items,
+    }))
+}
+
+/// One version's graph.
+#[utoipa::path(get, path = "/api/v1/workflows/{id}/versions/{version}", tag = "workflows",
+    responses((status = 200, body = VersionDetail), (status = 404, description = "not found")), security(("bearer" = [])))]
+#[tracing::instrument(skip(db, user), fields(user_id = %user.id))]
+pub async fn get(
+    db: web::Data<DatabaseConnection>,
+    user: AuthUser,
+    path: web::Path<(Uuid, i32)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, version) = path.into_inner();
+    let wf = owned(&db, id, &user).await?;
+    let found = versions::find(db.get_ref(), wf.id, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("version"))?;
+    Ok(HttpResponse::Ok().json(VersionDetail {
+        workflow_id: wf.id,
+        version: found.version,
+        is_current: found.version == wf.current_version,
+        flow_definition: found.definition,
+        created_at: found.created_at,
+    }))
+}
+
+/// Roll back: a new version whose graph is that of an earlier one.
+#[utoipa::path(post, path = "/api/v1/workflows/{id}/rollback", tag = "workflows", request_body = RollbackRequest,
+    responses((status = 200, body = super::workflows::WorkflowResponse), (status = 404, description = "no such workflow or version"),
+              (status = 422, description = "that version no longer validates")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip(db, public, user, body), fields(user_id = %user.id))]
+pub async fn rollback(
+    db: web::Data<DatabaseConnection>,
+    public: web::Data<PublicUrl>,
+    user: AuthUser,
+    id: web::Path<Uuid>,
+    body: web::Json<RollbackRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let txn = db.begin().await?;
+    let wf = workflows::find_owned(&txn, *id, user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
+    let old = versions::find(&txn, wf.id, body.version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("version"))?;
+    // Validated again: the catalogue may have changed since that version.
+    let compiled = CompiledDefinition::parse(&old.definition)?;
+    let mut active: workflows::ActiveModel = wf.clone().into();
+    active.current_version = Set(wf.current_version + 1);
+    active.updated_at = Set(Utc::now());
+    let wf = active.update(&txn).await?;
+    let token = save_version(&txn, &wf, &compiled).await?;
+    txn.commit().await?;
+    let definition = serde_json::to_value(&compiled.definition).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(respond(
+        &wf,
+        compiled.plan.trigger.node_type.clone(),
+        token.as_deref(),
+        &public,
+        Some(definition),
+    )))
+}
+
+/// Copy the workflow's current version into a new workflow (version 1, its
+/// own webhook token) for one of the caller's chatbots.
+#[utoipa::path(post, path = "/api/v1/workflows/{id}/copy", tag = "workflows", request_body = CopyRequest,
+    responses((status = 201, body = super::workflows::WorkflowResponse), (status = 404, description = "not found")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip(db, public, user, body), fields(user_id = %user.id))]
+pub async fn copy(
+    db: web::Data<DatabaseConnection>,
+    public: web::Data<PublicUrl>,
+    user: AuthUser,
+    id: web::Path<Uuid>,
+    body: web::Json<CopyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let wf = owned(&db, *id, &user).await?;
+    let name = match body.name.as_deref() {
+        Some(name) => check_name(name)?,
+        None => check_name(&format!("{} (copy)", wf.name)).or_else(|_| check_name(&wf.name))?,
+    };
+    let current = versions::find(db.get_ref(), wf.id, wf.current_version)
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("workflow {} has no current version", wf.id))
+        })?;
+    let compiled = CompiledDefinition::parse(&current.definition)?;
+    let new = NewWorkflow {
+        owner_id: user.id,
+        chatbot_id: body.chatbot_id,
+        name,
+        description: wf.description.clone(),
+        // A copy is as active as its original.
+        is_active: wf.is_active,
+    };
+    insert_workflow(db.get_ref(), new, &compiled, &public).await
+}
