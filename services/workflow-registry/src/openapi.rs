@@ -9,11 +9,11 @@ use crate::routes::{execute, hooks, node_types, versions, workflows};
 #[openapi(
     paths(workflows::create, workflows::list, workflows::get, workflows::update, workflows::delete,
           execute::execute, hooks::receive, node_types::list,
-          versions::list, versions::get, versions::rollback, versions::copy),
+          versions::list, versions::get, versions::rollback, versions::copy, versions::diff),
     components(schemas(workflows::CreateWorkflow, workflows::UpdateWorkflow, workflows::WorkflowResponse,
                        workflows::WorkflowList, execute::ExecuteRequest, execute::Accepted,
                        versions::VersionSummary, versions::VersionList, versions::VersionDetail,
-                       versions::RollbackRequest, versions::CopyRequest)),
+                       versions::RollbackRequest, versions::CopyRequest, versions::Changes, versions::VersionDiff)),
     tags((name = "workflows", description = "workflows, versions, webhooks and the node catalogue"))
 )]
 pub struct RegistryDoc;

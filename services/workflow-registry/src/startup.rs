@@ -83,6 +83,7 @@ impl Application {
                             web::post().to(versions::rollback),
                         )
                         .route("/workflows/{id}/copy", web::post().to(versions::copy))
+                        .route("/workflows/{id}/diff", web::get().to(versions::diff))
                         .route("/node-types", web::get().to(node_types::list)),
                 )
                 .route("/hooks/{token}", web::post().to(hooks::receive))

@@ -65,6 +65,8 @@ pub struct WorkflowList {
 pub struct ListQuery {
     pub chatbot_id: Option<Uuid>,
     pub is_active: Option<bool>,
+    /// Case-insensitive substring of the name.
+    pub q: Option<String>,
     pub limit: Option<u64>,
     pub offset: Option<u64>,
 }
@@ -352,6 +354,19 @@ pub async fn list(
     }
     if let Some(active) = query.is_active {
         select = select.filter(workflows::Column::IsActive.eq(active));
+    }
+    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        use sea_orm::sea_query::{Expr, ExprTrait, Func};
+        // LIKE wildcards in the search are matched literally.
+        let escaped = q
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        select = select.filter(
+            Expr::expr(Func::lower(Expr::col(workflows::Column::Name)))
+                .like(sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\')),
+        );
     }
     let total = select.clone().count(db.get_ref()).await?;
     let page = select

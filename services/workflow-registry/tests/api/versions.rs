@@ -216,3 +216,86 @@ async fn copy_creates_an_independent_workflow_for_another_chatbot() {
     .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn diff_names_the_nodes_and_edges_added_removed_and_changed() {
+    let app = spawn_app().await;
+    let wf = app
+        .created(&workflow_body("d", Uuid::new_v4(), set_flow(1)))
+        .await;
+    let id = wf["id"].as_str().unwrap();
+    let next = json!({
+        "nodes": [
+            node("hook", "trigger.webhook", json!({})),
+            node("set", "action.set", json!({"values": {"v": 2}})),
+            node("more", "action.set", json!({"values": {"w": 1}})),
+        ],
+        "edges": [edge("e1", "hook", "set"), edge("e2", "set", "more")]
+    });
+    let (status, _) = app
+        .update_workflow(id, &json!({"flow_definition": next}))
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, diff) = get_json(
+        &app,
+        &app.token,
+        &format!("/api/v1/workflows/{id}/diff?from=1&to=2"),
+    )
+    .await;
+    assert_eq!(status, 200, "{diff}");
+    assert_eq!(diff["nodes"]["added"], json!(["more"]));
+    assert_eq!(diff["nodes"]["changed"], json!(["set"]));
+    assert_eq!(diff["nodes"]["removed"], json!([]));
+    assert_eq!(diff["edges"]["added"], json!(["e2"]));
+    let (status, back) = get_json(
+        &app,
+        &app.token,
+        &format!("/api/v1/workflows/{id}/diff?from=2&to=1"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(back["nodes"]["removed"], json!(["more"]));
+    let (status, _) = get_json(
+        &app,
+        &app.token,
+        &format!("/api/v1/workflows/{id}/diff?from=1&to=5"),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn the_list_searches_names_case_insensitively_and_literally() {
+    let app = spawn_app().await;
+    let chatbot = Uuid::new_v4();
+    for name in [
+        "Lead capture",
+        "Parts lookup",
+        "lead_scoring",
+        "100% refunds",
+    ] {
+        app.created(&workflow_body(name, chatbot, set_flow(1)))
+            .await;
+    }
+    let names = |list: &Value| -> Vec<String> {
+        let mut v: Vec<String> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["name"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let (status, list) = app.list_workflows("?q=LEAD").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(names(&list), ["Lead capture", "lead_scoring"]);
+    assert_eq!(list["total"], 2);
+    let (_, list) = app.list_workflows("?q=d_s").await;
+    assert_eq!(names(&list), ["lead_scoring"], "underscore is literal");
+    let (_, list) = app.list_workflows("?q=0%25").await;
+    assert_eq!(names(&list), ["100% refunds"], "percent is literal");
+    let (_, list) = app.list_workflows("?q=%25").await;
+    assert_eq!(list["total"], 1);
+}
