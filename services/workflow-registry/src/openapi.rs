@@ -9,7 +9,8 @@ use crate::routes::{execute, hooks, node_types, versions, workflows};
 #[openapi(
     paths(workflows::create, workflows::list, workflows::get, workflows::update, workflows::delete,
           execute::execute, hooks::receive, node_types::list,
-          versions::list, versions::get, versions::rollback, versions::copy, versions::diff),
+          versions::list, versions::get, versions::rollback, versions::copy, versions::diff,
+          versions::rotate_webhook),
     components(schemas(workflows::CreateWorkflow, workflows::UpdateWorkflow, workflows::WorkflowResponse,
                        workflows::WorkflowList, execute::ExecuteRequest, execute::Accepted,
                        versions::VersionSummary, versions::VersionList, versions::VersionDetail,

@@ -84,6 +84,10 @@ impl Application {
                         )
                         .route("/workflows/{id}/copy", web::post().to(versions::copy))
                         .route("/workflows/{id}/diff", web::get().to(versions::diff))
+                        .route(
+                            "/workflows/{id}/webhook/rotate",
+                            web::post().to(versions::rotate_webhook),
+                        )
                         .route("/node-types", web::get().to(node_types::list)),
                 )
                 .route("/hooks/{token}", web::post().to(hooks::receive))

@@ -321,3 +321,52 @@ mod tests {
         assert_eq!(changes.moved, ["b"]);
     }
 }
+
+/// Rotate the webhook token: the old URL stops working at once.
+#[utoipa::path(post, path = "/api/v1/workflows/{id}/webhook/rotate", tag = "workflows",
+    responses((status = 200, body = super::workflows::WorkflowResponse), (status = 404, description = "not found"),
+              (status = 409, description = "the workflow has no webhook trigger")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip(db, public, user), fields(user_id = %user.id))]
+pub async fn rotate_webhook(
+    db: web::Data<DatabaseConnection>,
+    public: web::Data<PublicUrl>,
+    user: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::store::webhooks;
+    let txn = db.begin().await?;
+    let wf = workflows::find_owned(&txn, *id, user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow"))?;
+    let Some(hook) = webhooks::for_workflow(&txn, wf.id).await? else {
+        return Err(ApiError::new(
+            echoflow_service_kit::ErrorCode::Conflict,
+            "this workflow has no webhook trigger",
+        ));
+    };
+    webhooks::Entity::delete_by_id(hook.token)
+        .exec(&txn)
+        .await?;
+    let token = webhooks::new_token();
+    webhooks::ActiveModel {
+        token: Set(token.clone()),
+        workflow_id: Set(wf.id),
+        created_at: Set(Utc::now()),
+    }
+    .insert(&txn)
+    .await?;
+    let current = versions::find(&txn, wf.id, wf.current_version)
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("workflow {} has no current version", wf.id))
+        })?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(respond(
+        &wf,
+        "trigger.webhook".to_string(),
+        Some(&token),
+        &public,
+        Some(current.definition),
+    )))
+}

@@ -299,3 +299,55 @@ async fn the_list_searches_names_case_insensitively_and_literally() {
     let (_, list) = app.list_workflows("?q=%25").await;
     assert_eq!(list["total"], 1);
 }
+
+#[tokio::test]
+async fn rotating_the_webhook_token_retires_the_old_url_at_once() {
+    let app = spawn_app().await;
+    let wf = app
+        .created(&workflow_body("rot", Uuid::new_v4(), set_flow(1)))
+        .await;
+    let id = wf["id"].as_str().unwrap();
+    let old_hook = hook_path(&wf);
+
+    let (status, rotated) = post_json(
+        &app,
+        &app.token,
+        &format!("/api/v1/workflows/{id}/webhook/rotate"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    assert_eq!(rotated["version"], 1, "rotation is not a new version");
+    let new_hook = hook_path(&rotated);
+    assert_ne!(new_hook, old_hook);
+    let json_body = [("content-type", "application/json")];
+    let (status, _) = app.call_hook(&old_hook, "{}", &json_body).await;
+    assert_eq!(status, 404, "the old token is dead");
+    let (status, _) = app.call_hook(&new_hook, "{}", &json_body).await;
+    assert_eq!(status, 202);
+    let (_, current) = app.get_workflow(id).await;
+    assert_eq!(current["webhook_url"], rotated["webhook_url"]);
+
+    let manual = app
+        .created(&workflow_body("m", Uuid::new_v4(), manual_flow()))
+        .await;
+    let manual_id = manual["id"].as_str().unwrap();
+    let (status, body) = post_json(
+        &app,
+        &app.token,
+        &format!("/api/v1/workflows/{manual_id}/webhook/rotate"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_error(&body, "CONFLICT");
+    let stranger = app.token_for(Uuid::new_v4());
+    let (status, _) = post_json(
+        &app,
+        &stranger,
+        &format!("/api/v1/workflows/{id}/webhook/rotate"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
