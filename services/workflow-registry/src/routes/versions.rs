@@ -4,8 +4,8 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use echoflow_service_kit::{ApiError, AuthUser};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::PublicUrl;
 use super::workflows::{
-    CompiledDefinition, NewWorkflow, check_name, insert_workflow, respond, save_version,
+    CompiledDefinition, NewWorkflow, check_name, commit_new_version, insert_workflow, respond,
 };
 use crate::store::{versions, workflows};
 
@@ -143,20 +143,8 @@ pub async fn rollback(
         .ok_or_else(|| ApiError::not_found("version"))?;
     // Validated again: the catalogue may have changed since that version.
     let compiled = CompiledDefinition::parse(&old.definition)?;
-    let mut active: workflows::ActiveModel = wf.clone().into();
-    active.current_version = Set(wf.current_version + 1);
-    active.updated_at = Set(Utc::now());
-    let wf = active.update(&txn).await?;
-    let token = save_version(&txn, &wf, &compiled).await?;
-    txn.commit().await?;
-    let definition = serde_json::to_value(&compiled.definition).map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(respond(
-        &wf,
-        compiled.plan.trigger.node_type.clone(),
-        token.as_deref(),
-        &public,
-        Some(definition),
-    )))
+    let active: workflows::ActiveModel = wf.clone().into();
+    commit_new_version(txn, &wf, active, &compiled, &public).await
 }
 
 /// Copy the workflow's current version into a new workflow (version 1, its
@@ -348,14 +336,7 @@ pub async fn rotate_webhook(
     webhooks::Entity::delete_by_id(hook.token)
         .exec(&txn)
         .await?;
-    let token = webhooks::new_token();
-    webhooks::ActiveModel {
-        token: Set(token.clone()),
-        workflow_id: Set(wf.id),
-        created_at: Set(Utc::now()),
-    }
-    .insert(&txn)
-    .await?;
+    let token = webhooks::issue(&txn, wf.id).await?;
     let current = versions::find(&txn, wf.id, wf.current_version)
         .await?
         .ok_or_else(|| {

@@ -5,8 +5,8 @@ use chrono::Utc;
 use echoflow_domain::{ExecutionPlan, FlowDefinition, GraphFault, catalogue};
 use echoflow_service_kit::{ApiError, AuthUser, ErrorCode};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -213,15 +213,7 @@ pub(crate) async fn save_version<C: sea_orm::ConnectionTrait>(
         if let Some(hook) = existing {
             return Ok(Some(hook.token));
         }
-        let token = webhooks::new_token();
-        webhooks::ActiveModel {
-            token: Set(token.clone()),
-            workflow_id: Set(wf.id),
-            created_at: Set(now),
-        }
-        .insert(txn)
-        .await?;
-        Ok(Some(token))
+        Ok(Some(webhooks::issue(txn, wf.id).await?))
     } else {
         if existing.is_some() {
             webhooks::Entity::delete_many()
@@ -290,14 +282,7 @@ pub(crate) async fn insert_workflow(
     .await?;
     let token = save_version(&txn, &wf, compiled).await?;
     txn.commit().await?;
-    let definition = serde_json::to_value(&compiled.definition).map_err(ApiError::internal)?;
-    Ok(HttpResponse::Created().json(respond(
-        &wf,
-        compiled.plan.trigger.node_type.clone(),
-        token.as_deref(),
-        public,
-        Some(definition),
-    )))
+    Ok(HttpResponse::Created().json(respond_saved(&wf, compiled, token, public)?))
 }
 
 /// One workflow with its current definition.
@@ -432,8 +417,6 @@ pub async fn update(
     };
     let compiled = CompiledDefinition::parse(&raw)?;
     let mut active: workflows::ActiveModel = wf.clone().into();
-    active.current_version = Set(wf.current_version + 1);
-    active.updated_at = Set(Utc::now());
     if let Some(name) = name {
         active.name = Set(name);
     }
@@ -446,17 +429,41 @@ pub async fn update(
     if let Some(is_active) = body.is_active {
         active.is_active = Set(is_active);
     }
+    commit_new_version(txn, &wf, active, &compiled, &public).await
+}
+
+/// Makes `compiled` the workflow's next version (with the other changes in
+/// `active`), commits `txn`, and answers with the workflow.
+pub(crate) async fn commit_new_version(
+    txn: DatabaseTransaction,
+    wf: &workflows::Model,
+    mut active: workflows::ActiveModel,
+    compiled: &CompiledDefinition,
+    public: &PublicUrl,
+) -> Result<HttpResponse, ApiError> {
+    active.current_version = Set(wf.current_version + 1);
+    active.updated_at = Set(Utc::now());
     let wf = active.update(&txn).await?;
-    let token = save_version(&txn, &wf, &compiled).await?;
+    let token = save_version(&txn, &wf, compiled).await?;
     txn.commit().await?;
+    Ok(HttpResponse::Ok().json(respond_saved(&wf, compiled, token, public)?))
+}
+
+/// The answer for a workflow whose current version is `compiled`.
+fn respond_saved(
+    wf: &workflows::Model,
+    compiled: &CompiledDefinition,
+    token: Option<String>,
+    public: &PublicUrl,
+) -> Result<WorkflowResponse, ApiError> {
     let definition = serde_json::to_value(&compiled.definition).map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(respond(
-        &wf,
+    Ok(respond(
+        wf,
         compiled.plan.trigger.node_type.clone(),
         token.as_deref(),
-        &public,
+        public,
         Some(definition),
-    )))
+    ))
 }
 
 /// Delete a workflow, its versions and its webhook. Its executions stay.

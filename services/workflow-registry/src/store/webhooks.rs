@@ -55,6 +55,20 @@ pub async fn resolve<C: ConnectionTrait>(
     Ok(row.and_then(|(wf, version)| version.map(|v| (wf, v.into()))))
 }
 
+/// Gives the workflow a new token; returns it.
+pub async fn issue<C: ConnectionTrait>(db: &C, workflow_id: Uuid) -> Result<String, DbErr> {
+    use sea_orm::{ActiveModelTrait, Set};
+    let token = new_token();
+    ActiveModel {
+        token: Set(token.clone()),
+        workflow_id: Set(workflow_id),
+        created_at: Set(chrono::Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(token)
+}
+
 pub async fn for_workflow<C: ConnectionTrait>(
     db: &C,
     workflow_id: Uuid,
