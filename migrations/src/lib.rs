@@ -1,10 +1,12 @@
 //! Database migrations, one folder and one migrator per schema slice; each
 //! runs on PostgreSQL (the slice's schema) and SQLite (the slice's file).
 
+pub mod chat;
 pub mod executions;
 pub mod identity;
 pub mod registry;
 
+pub use chat::ChatMigrator;
 pub use executions::ExecutionsMigrator;
 pub use identity::IdentityMigrator;
 pub use registry::RegistryMigrator;
@@ -16,10 +18,16 @@ pub enum Slice {
     Identity,
     Registry,
     Executions,
+    Chat,
 }
 
 impl Slice {
-    pub const ALL: [Slice; 3] = [Slice::Identity, Slice::Registry, Slice::Executions];
+    pub const ALL: [Slice; 4] = [
+        Slice::Identity,
+        Slice::Registry,
+        Slice::Chat,
+        Slice::Executions,
+    ];
 
     /// The schema (PostgreSQL) or file stem (SQLite) of the slice.
     pub fn name(self) -> &'static str {
@@ -27,6 +35,7 @@ impl Slice {
             Slice::Identity => "identity",
             Slice::Registry => "registry",
             Slice::Executions => "executions",
+            Slice::Chat => "chat",
         }
     }
 
@@ -36,6 +45,7 @@ impl Slice {
             Slice::Identity => "gateway",
             Slice::Registry => "workflow-registry",
             Slice::Executions => "executor",
+            Slice::Chat => "chat",
         }
     }
 
@@ -48,11 +58,13 @@ impl Slice {
             Slice::Identity => IdentityMigrator::get_pending_migrations(db).await?.len(),
             Slice::Registry => RegistryMigrator::get_pending_migrations(db).await?.len(),
             Slice::Executions => ExecutionsMigrator::get_pending_migrations(db).await?.len(),
+            Slice::Chat => ChatMigrator::get_pending_migrations(db).await?.len(),
         };
         match self {
             Slice::Identity => IdentityMigrator::up(db, None).await?,
             Slice::Registry => RegistryMigrator::up(db, None).await?,
             Slice::Executions => ExecutionsMigrator::up(db, None).await?,
+            Slice::Chat => ChatMigrator::up(db, None).await?,
         }
         Ok(pending)
     }

@@ -7,9 +7,16 @@ pub struct Api {
     pub base: String,
     pub client: reqwest::Client,
     pub token: Option<String>,
+    /// The chatbot `sign_up` created for this user.
+    pub chatbot: Option<Chatbot>,
 }
 
-pub const CHATBOT_ID: &str = "6f1c2a43-8a9e-4f7e-9a53-0a1f2b3c4d5e";
+/// A chatbot and its widget key.
+#[derive(Debug, Clone)]
+pub struct Chatbot {
+    pub id: String,
+    pub api_key: String,
+}
 
 impl Api {
     pub fn new(base: impl Into<String>) -> Self {
@@ -20,7 +27,43 @@ impl Api {
                 .build()
                 .unwrap(),
             token: None,
+            chatbot: None,
         }
+    }
+
+    /// The id of the chatbot `sign_up` created.
+    pub fn chatbot_id(&self) -> &str {
+        &self.chatbot.as_ref().expect("signed up").id
+    }
+
+    /// Creates a chatbot of the signed-in user.
+    pub async fn create_chatbot(&self, name: &str, settings: Value) -> Chatbot {
+        let (status, bot) = self
+            .post(
+                "/api/v1/chatbots",
+                &json!({"name": name, "welcome_message": "Hi! How can I help?", "settings": settings}),
+            )
+            .await;
+        assert_eq!(status, 201, "{bot}");
+        Chatbot {
+            id: bot["id"].as_str().unwrap().to_string(),
+            api_key: bot["api_key"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// An end user's message to a chatbot, with its widget key.
+    pub async fn chat(&self, bot: &Chatbot, body: Value) -> (u16, Value) {
+        let mut body = body;
+        body["chatbot_id"] = json!(bot.id);
+        let r = self
+            .client
+            .post(format!("{}/api/v1/chat", self.base))
+            .header("x-chatbot-key", &bot.api_key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        read(r).await
     }
 
     fn with_auth(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -57,7 +100,7 @@ impl Api {
         r.status().as_u16()
     }
 
-    /// Registers `email` and signs in; keeps the access token.
+    /// Registers `email`, signs in (keeps the access token) and creates a chatbot.
     pub async fn sign_up(&mut self, email: &str) {
         let password = "correct horse battery";
         let (status, body) = self
@@ -76,6 +119,7 @@ impl Api {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["token_type"], "bearer");
         self.token = Some(body["access_token"].as_str().unwrap().to_string());
+        self.chatbot = Some(self.create_chatbot("Support", json!({})).await);
     }
 
     /// Polls an execution until it reaches a final status (30 s at most).
@@ -112,10 +156,10 @@ async fn read(r: reqwest::Response) -> (u16, Value) {
 }
 
 /// webhook -> http_request (to `target_url`) -> if status == 200 -> set.
-pub fn webhook_workflow(target_url: &str) -> Value {
+pub fn webhook_workflow(target_url: &str, chatbot_id: &str) -> Value {
     json!({
         "name": "order follow-up",
-        "chatbot_id": CHATBOT_ID,
+        "chatbot_id": chatbot_id,
         "flow_definition": {
             "nodes": [
                 {"id": "hook", "type": "trigger.webhook", "position": {"x": 0, "y": 0}, "data": {"label": "Webhook", "config": {}}},

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod api;
+pub mod conversation;
 pub mod infra;
 pub mod process;
 pub mod scenarios;

@@ -22,7 +22,10 @@ pub async fn customer_api() -> MockServer {
 /// Creates the webhook workflow; returns (workflow id, webhook path).
 pub async fn create_webhook_workflow(api: &Api, target: &str) -> (String, String) {
     let (status, wf) = api
-        .post("/api/v1/workflows", &webhook_workflow(target))
+        .post(
+            "/api/v1/workflows",
+            &webhook_workflow(target, api.chatbot_id()),
+        )
         .await;
     assert_eq!(status, 201, "{wf}");
     assert_eq!(wf["version"], 1);
@@ -154,7 +157,8 @@ pub async fn invalid_graphs_are_refused(api: &Api) {
         ),
     ];
     for (what, definition, fault_path) in cases {
-        let body = json!({"name": what, "chatbot_id": crate::api::CHATBOT_ID, "flow_definition": definition});
+        let body =
+            json!({"name": what, "chatbot_id": api.chatbot_id(), "flow_definition": definition});
         let (status, answer) = api.post("/api/v1/workflows", &body).await;
         assert_eq!(status, 422, "{what}: {answer}");
         assert_eq!(answer["error"]["code"], "INVALID_WORKFLOW", "{what}");
@@ -249,6 +253,8 @@ pub async fn docs_are_served(base: &str) {
         "/api/v1/workflows",
         "/hooks/{token}",
         "/api/v1/executions/{id}",
+        "/api/v1/chat",
+        "/api/v1/chatbots/{id}/faqs",
     ] {
         assert!(
             doc["paths"].get(p).is_some(),

@@ -1,17 +1,18 @@
 //! Run with: cargo test -p echoflow-e2e --test distributed
 //!
-//! gateway, workflow-registry and executor as separate OS processes against
+//! gateway, chat, workflow-registry and executor as separate OS processes against
 //! PostgreSQL and RabbitMQ, driven through the public API.
 #![allow(clippy::unwrap_used)]
 
 use echoflow_e2e::api::Api;
-use echoflow_e2e::scenarios;
 use echoflow_e2e::{Service, TestDb, TestVhost, free_port};
+use echoflow_e2e::{conversation, scenarios};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
 struct Cluster {
     gateway: Service,
+    chat: Service,
     registry: Service,
     executor: Service,
     db: TestDb,
@@ -22,7 +23,7 @@ impl Cluster {
     async fn start() -> Self {
         let db = TestDb::create().await;
         let vhost = TestVhost::create();
-        let (gw, reg, exe) = (free_port(), free_port(), free_port());
+        let (gw, reg, exe, chat) = (free_port(), free_port(), free_port(), free_port());
         let gateway_url = format!("http://127.0.0.1:{gw}");
         let env = |port: u16| -> Vec<(String, String)> {
             [
@@ -47,6 +48,10 @@ impl Cluster {
                     "ECHOFLOW_SERVICES__EXECUTOR_URL",
                     format!("http://127.0.0.1:{exe}"),
                 ),
+                (
+                    "ECHOFLOW_SERVICES__CHAT_URL",
+                    format!("http://127.0.0.1:{chat}"),
+                ),
                 ("ECHOFLOW_SERVICES__PUBLIC_URL", gateway_url.clone()),
                 (
                     "ECHOFLOW_EXECUTOR__ALLOW_NETWORKS",
@@ -61,6 +66,7 @@ impl Cluster {
             .map(|(k, v)| (k.to_string(), v))
             .collect()
         };
+        let chat = Service::start("chat", chat, &["serve", "chat"], &env(chat)).await;
         let executor = Service::start("executor", exe, &["serve", "executor"], &env(exe)).await;
         let registry = Service::start(
             "workflow-registry",
@@ -72,6 +78,7 @@ impl Cluster {
         let gateway = Service::start("gateway", gw, &["serve", "gateway"], &env(gw)).await;
         Self {
             gateway,
+            chat,
             registry,
             executor,
             db,
@@ -82,12 +89,14 @@ impl Cluster {
     async fn stop(self) {
         let Cluster {
             mut gateway,
+            mut chat,
             mut registry,
             mut executor,
             db,
             vhost,
         } = self;
         gateway.kill();
+        chat.kill();
         registry.kill();
         executor.kill();
         db.drop_database().await;
@@ -105,10 +114,25 @@ async fn webhook_workflow_runs_end_to_end_across_processes() {
 
     scenarios::invalid_graphs_are_refused(&api).await;
     scenarios::other_users_see_nothing(&api.base, &workflow_id, Some(&execution_id)).await;
-    for service in [&cluster.gateway, &cluster.registry, &cluster.executor] {
+    for service in [
+        &cluster.gateway,
+        &cluster.chat,
+        &cluster.registry,
+        &cluster.executor,
+    ] {
         scenarios::health_endpoints(&service.base_url()).await;
     }
     scenarios::docs_are_served(&api.base).await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_angry_customer_starts_the_escalation_workflow_across_processes() {
+    let cluster = Cluster::start().await;
+    let mut api = Api::new(cluster.gateway.base_url());
+    api.sign_up("mia@example.com").await;
+    let bot = conversation::conversation_journey(&api).await;
+    conversation::chatbots_are_private(&api.base, &bot).await;
     cluster.stop().await;
 }
 

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use echoflow_e2e::api::Api;
-use echoflow_e2e::{Service, free_port, scenarios};
+use echoflow_e2e::{Service, conversation, free_port, scenarios};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_workflow_runs_end_to_end_in_one_process() {
@@ -36,7 +36,9 @@ async fn webhook_workflow_runs_end_to_end_in_one_process() {
     scenarios::other_users_see_nothing(&api.base, &workflow_id, None).await;
     scenarios::health_endpoints(&api.base).await;
     scenarios::docs_are_served(&api.base).await;
-    for slice in ["identity", "registry", "executions"] {
+    let bot = conversation::conversation_journey(&api).await;
+    conversation::chatbots_are_private(&api.base, &bot).await;
+    for slice in ["identity", "registry", "chat", "executions"] {
         assert!(
             dir.join(format!("{slice}.db")).exists(),
             "one SQLite file per slice: {slice}"

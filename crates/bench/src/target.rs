@@ -44,7 +44,7 @@ impl Target {
     pub async fn distributed(binary: PathBuf) -> anyhow::Result<Self> {
         let db = TestDb::create().await;
         let vhost = TestVhost::create();
-        let (gw, reg, exe) = (free_port(), free_port(), free_port());
+        let (gw, reg, exe, chat) = (free_port(), free_port(), free_port(), free_port());
         let env = |port: u16| {
             let mut env = common_env();
             env.extend(
@@ -67,6 +67,10 @@ impl Target {
                         format!("http://127.0.0.1:{exe}"),
                     ),
                     (
+                        "ECHOFLOW_SERVICES__CHAT_URL",
+                        format!("http://127.0.0.1:{chat}"),
+                    ),
+                    (
                         "ECHOFLOW_SERVICES__PUBLIC_URL",
                         format!("http://127.0.0.1:{gw}"),
                     ),
@@ -76,6 +80,9 @@ impl Target {
             );
             env
         };
+        let chat =
+            Service::start_binary(binary.clone(), "chat", chat, &["serve", "chat"], &env(chat))
+                .await;
         let executor = Service::start_binary(
             binary.clone(),
             "executor",
@@ -94,7 +101,7 @@ impl Target {
         .await;
         let gateway =
             Service::start_binary(binary, "gateway", gw, &["serve", "gateway"], &env(gw)).await;
-        let services = vec![gateway, registry, executor];
+        let services = vec![gateway, registry, chat, executor];
         let idle_rss_kb = idle_rss(&services).await;
         let executions =
             echoflow_service_kit::db::connect(&SecretString::from(db.url()), "executions", 4)
@@ -147,8 +154,7 @@ impl Target {
 
     /// Saves a workflow; returns the path of its webhook.
     pub async fn create_workflow(&self, definition: Value) -> anyhow::Result<String> {
-        let body =
-            json!({"name": "bench", "chatbot_id": Uuid::new_v4(), "flow_definition": definition});
+        let body = json!({"name": "bench", "chatbot_id": self.api.chatbot_id(), "flow_definition": definition});
         let (status, wf) = self.api.post("/api/v1/workflows", &body).await;
         anyhow::ensure!(status == 201, "creating a workflow failed: {status} {wf}");
         let url = wf["webhook_url"].as_str().unwrap_or_default();

@@ -32,18 +32,24 @@ pub fn node_type(type_name: &str) -> Option<&'static NodeTypeSpec> {
 }
 
 /// Node types whose runtime ships today. The others are part of the
-/// designed catalogue but need services (chat, AI, schedules) that are not
+/// designed catalogue but need services (AI, schedules, images) that are not
 /// built yet: the registry refuses them on save and the palette hides them.
-pub const AVAILABLE: [&str; 9] = [
+pub const AVAILABLE: [&str; 15] = [
     "trigger.webhook",
     "trigger.manual",
     "trigger.event",
+    "trigger.conversation_started",
+    "trigger.message_received",
+    "trigger.sentiment",
+    "trigger.intent_detected",
     "action.http_request",
     "action.set",
     "condition.if",
     "condition.switch",
     "action.delay",
     "flow.merge",
+    "action.send_message",
+    "action.tag_conversation",
 ];
 
 /// Whether a workflow may use `type_name` today.
@@ -157,6 +163,28 @@ fn non_empty_string() -> Value {
     json!({"type": "string", "minLength": 1})
 }
 
+/// The longest debounce window of a conversation trigger: 30 days.
+pub const MAX_DEBOUNCE_SECONDS: u64 = 30 * 24 * 3600;
+
+/// The config schema of a conversation trigger: its own fields plus `debounce_seconds`.
+fn conversation_schema(own: Value, required: &[&str]) -> Value {
+    let mut props = match own {
+        Value::Object(own) => own,
+        _ => Map::new(),
+    };
+    props.insert(
+        "debounce_seconds".into(),
+        json!({"type": "integer", "minimum": 1, "maximum": MAX_DEBOUNCE_SECONDS,
+               "description": "Fire at most once per conversation within this many seconds."}),
+    );
+    config_schema(Value::Object(props), required)
+}
+
+fn contains() -> Value {
+    json!({"type": "string",
+           "description": "Only when the message text contains this text, in any case."})
+}
+
 fn string_map() -> Value {
     json!({"type": "object", "additionalProperties": {"type": "string"}})
 }
@@ -203,23 +231,33 @@ fn build() -> Vec<NodeTypeSpec> {
         spec(
             "trigger.conversation_started",
             "Conversation started",
-            "Starts when an end user opens a new conversation.",
-            config_schema(json!({"contains": string()}), &[]),
+            "Starts when an end user opens a new conversation of the workflow's chatbot, \
+             optionally only when the first message contains a text (any case). \
+             Data: {chatbot_id, session_id, message_id, user_email, text}.",
+            conversation_schema(json!({"contains": contains()}), &[]),
             vec![],
         ),
         spec(
             "trigger.message_received",
             "Message received",
-            "Starts when a chat message arrives, optionally only when it contains a text.",
-            config_schema(json!({"contains": string()}), &[]),
+            "Starts when a message arrives in a conversation of the workflow's chatbot, \
+             optionally only when it contains a text (any case). \
+             Data: {chatbot_id, session_id, message_id, user_email, text, sentiment, intent}.",
+            conversation_schema(json!({"contains": contains()}), &[]),
             vec![],
         ),
         spec(
             "trigger.sentiment",
             "Sentiment",
-            "Starts when a message's sentiment is below or above a threshold.",
-            config_schema(
-                json!({"threshold": {"type": "number"}, "direction": {"enum": ["below", "above"]}}),
+            "Starts when a message's sentiment score (-1 to 1) is at or below, or at or above, \
+             a threshold. Data: {chatbot_id, session_id, message_id, user_email, text, score, label}.",
+            conversation_schema(
+                json!({
+                    "threshold": {"type": "number", "minimum": -1, "maximum": 1,
+                                  "description": "Sentiment score from -1 (negative) to 1 (positive)."},
+                    "direction": {"enum": ["below", "above"],
+                                  "description": "below: score <= threshold; above: score >= threshold."}
+                }),
                 &["threshold", "direction"],
             ),
             vec![],
@@ -227,10 +265,14 @@ fn build() -> Vec<NodeTypeSpec> {
         spec(
             "trigger.intent_detected",
             "Intent detected",
-            "Starts when a named intent is detected in a message.",
-            config_schema(
-                json!({"intent": non_empty_string(),
-                       "min_confidence": {"type": "number", "minimum": 0, "maximum": 1}}),
+            "Starts when a named intent (any case) is detected in a message with at least a \
+             minimum confidence. Data: {chatbot_id, session_id, message_id, user_email, text, \
+             intent, confidence}.",
+            conversation_schema(
+                json!({
+                    "intent": non_empty_string(),
+                    "min_confidence": {"type": "number", "minimum": 0, "maximum": 1, "default": 0}
+                }),
                 &["intent"],
             ),
             vec![],
@@ -304,15 +346,21 @@ fn build() -> Vec<NodeTypeSpec> {
         spec(
             "action.send_message",
             "Send message",
-            "Answers in the conversation that triggered the workflow.",
-            config_schema(json!({"text": non_empty_string()}), &["text"]),
+            "Answers in the conversation that triggered the workflow (or in `session_id`, a conversation of the same chatbot). Output: {message_id, session_id, text}.",
+            config_schema(
+                json!({"text": non_empty_string(), "session_id": non_empty_string()}),
+                &["text"],
+            ),
             vec![],
         ),
         spec(
             "action.tag_conversation",
             "Tag conversation",
-            "Adds a tag to the conversation that triggered the workflow.",
-            config_schema(json!({"tag": non_empty_string()}), &["tag"]),
+            "Adds a tag to the conversation that triggered the workflow (or to `session_id`). Output: {session_id, tag, tags}.",
+            config_schema(
+                json!({"tag": non_empty_string(), "session_id": non_empty_string()}),
+                &["tag"],
+            ),
             vec![],
         ),
         spec(
@@ -353,6 +401,84 @@ mod tests {
                 assert!(props.get(key).is_some(), "{} lacks {key}", spec.type_name);
             }
         }
+    }
+
+    fn accepts(type_name: &str, config: Value) -> bool {
+        validator(type_name).is_some_and(|v| v.is_valid(&config))
+    }
+
+    #[test]
+    fn conversation_triggers_are_available_with_their_config() {
+        for t in [
+            "trigger.conversation_started",
+            "trigger.message_received",
+            "trigger.sentiment",
+            "trigger.intent_detected",
+        ] {
+            assert!(is_available(t), "{t}");
+        }
+        assert!(accepts("trigger.conversation_started", json!({})));
+        assert!(accepts(
+            "trigger.message_received",
+            json!({"contains": "refund"})
+        ));
+        assert!(!accepts("trigger.message_received", json!({"contains": 3})));
+        assert!(accepts(
+            "trigger.sentiment",
+            json!({"threshold": -0.5, "direction": "below"})
+        ));
+        assert!(accepts(
+            "trigger.sentiment",
+            json!({"threshold": 1, "direction": "above"})
+        ));
+        assert!(!accepts("trigger.sentiment", json!({"threshold": -0.5})));
+        assert!(!accepts(
+            "trigger.sentiment",
+            json!({"threshold": -1.5, "direction": "below"})
+        ));
+        assert!(!accepts(
+            "trigger.sentiment",
+            json!({"threshold": 0, "direction": "sideways"})
+        ));
+        assert!(accepts(
+            "trigger.intent_detected",
+            json!({"intent": "refund", "min_confidence": 0.7})
+        ));
+        assert!(!accepts("trigger.intent_detected", json!({"intent": ""})));
+        assert!(!accepts(
+            "trigger.intent_detected",
+            json!({"intent": "refund", "min_confidence": 1.5})
+        ));
+        assert!(!accepts("trigger.intent_detected", json!({})));
+    }
+
+    #[test]
+    fn conversation_triggers_take_a_bounded_debounce_and_trigger_event_none() {
+        for (t, base) in [
+            ("trigger.conversation_started", json!({})),
+            ("trigger.message_received", json!({})),
+            (
+                "trigger.sentiment",
+                json!({"threshold": -0.5, "direction": "below"}),
+            ),
+            ("trigger.intent_detected", json!({"intent": "refund"})),
+        ] {
+            let with = |seconds: Value| {
+                let mut config = base.clone();
+                config["debounce_seconds"] = seconds;
+                config
+            };
+            assert!(accepts(t, with(json!(600))), "{t}");
+            assert!(accepts(t, with(json!(MAX_DEBOUNCE_SECONDS))), "{t}");
+            assert!(!accepts(t, with(json!(0))), "{t}");
+            assert!(!accepts(t, with(json!(MAX_DEBOUNCE_SECONDS + 1))), "{t}");
+            assert!(!accepts(t, with(json!(1.5))), "{t}");
+            assert!(!accepts(t, with(json!("600"))), "{t}");
+        }
+        assert!(!accepts(
+            "trigger.event",
+            json!({"event_type": "custom.x", "debounce_seconds": 60})
+        ));
     }
 
     #[test]

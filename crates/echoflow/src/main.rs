@@ -30,6 +30,7 @@ enum Command {
 enum Service {
     Gateway,
     WorkflowRegistry,
+    Chat,
     Executor,
 }
 
@@ -42,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
             Service::WorkflowRegistry => {
                 echoflow_workflow_registry::startup::serve_from_env().await
             }
+            Service::Chat => echoflow_chat::startup::serve_from_env().await,
             Service::Executor => echoflow_executor::startup::serve_from_env().await,
         },
         Command::Migrate(args) => migrate::run(args).await,

@@ -65,10 +65,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let bus: SharedBus = Arc::new(InProcessBus::new());
     eprintln!("echoflow up: data in {}", dir.display());
 
+    let chat_settings = echoflow_chat::Settings::load(&borrowed(&shared("chat")))?;
+    echoflow_service_kit::telemetry::init("echoflow", &chat_settings.telemetry);
+    let chat = echoflow_chat::Application::build(chat_settings, bus.clone()).await?;
+    let chat_url = format!("http://127.0.0.1:{}", chat.port());
+    step(&format!("chat ready on {chat_url}"));
+
     let mut executor_overrides = shared("executions");
     executor_overrides.push(("executor.recover_on_start", "true".to_string()));
+    executor_overrides.push(("services.chat_url", chat_url.clone()));
     let executor_settings = echoflow_executor::Settings::load(&borrowed(&executor_overrides))?;
-    echoflow_service_kit::telemetry::init("echoflow", &executor_settings.telemetry);
     let executor = echoflow_executor::Application::build(executor_settings, bus.clone()).await?;
     let executor_url = format!("http://127.0.0.1:{}", executor.port());
     step(&format!("executor ready on {executor_url}"));
@@ -76,6 +82,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let public_url = format!("http://{}:{}", public_host(&args.host), args.port);
     let mut registry_overrides = shared("registry");
     registry_overrides.push(("services.executor_url", executor_url.clone()));
+    registry_overrides.push(("services.chat_url", chat_url.clone()));
     registry_overrides.push(("services.public_url", public_url.clone()));
     let registry = echoflow_workflow_registry::Application::build(
         echoflow_workflow_registry::Settings::load(&borrowed(&registry_overrides))?,
@@ -91,6 +98,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     gateway_overrides.push(("server.port", args.port.to_string()));
     gateway_overrides.push(("services.registry_url", registry_url));
     gateway_overrides.push(("services.executor_url", executor_url));
+    gateway_overrides.push(("services.chat_url", chat_url));
     gateway_overrides.push(("services.public_url", public_url.clone()));
     let gateway = echoflow_gateway::Application::build(
         echoflow_gateway::Settings::load(&borrowed(&gateway_overrides))?,
@@ -115,6 +123,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             shutdown.clone()
         ),
         supervise(
+            "chat",
+            chat.run_until_stopped(shutdown.clone()),
+            shutdown.clone()
+        ),
+        supervise(
             "executor",
             executor.run_until_stopped(shutdown.clone()),
             shutdown.clone()
@@ -124,6 +137,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     results.0?;
     results.1?;
     results.2?;
+    results.3?;
     Ok(())
 }
 

@@ -55,6 +55,7 @@ pub struct TelemetrySettings {
 pub struct ServicesSettings {
     pub registry_url: String,
     pub executor_url: String,
+    pub chat_url: String,
     /// The public base URL, used to build links such as `webhook_url`.
     pub public_url: String,
 }
@@ -85,6 +86,7 @@ log_format = "json"
 [services]
 registry_url = "http://127.0.0.1:8081"
 executor_url = "http://127.0.0.1:8082"
+chat_url = "http://127.0.0.1:8083"
 public_url = "http://127.0.0.1:8080"
 
 [executor]
@@ -92,6 +94,16 @@ allow_networks = ""
 concurrency = 32
 http_timeout_ms = 30000
 max_output_bytes = 1048576
+
+[chat]
+max_message_chars = 4000
+memory_window = 10
+session_idle_secs = 1800
+fallback_message = "Sorry, I don't have an answer to that yet. Could you rephrase, or leave your email so a person can get back to you?"
+provider_base_url = ""
+provider_model = "gpt-4o-mini"
+provider_api_key = ""
+provider_timeout_ms = 15000
 "#;
 
 /// The port each service listens on unless told otherwise.
@@ -99,6 +111,7 @@ pub fn default_port(service: &str) -> u16 {
     match service {
         "workflow-registry" => 8081,
         "executor" => 8082,
+        "chat" => 8083,
         _ => 8080,
     }
 }

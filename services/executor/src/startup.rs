@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::consumers::jobs::JobConsumer;
-use crate::engine::{Engine, http::HttpNode, network::NetworkPolicy, nodes::NodeRunner};
+use crate::engine::{
+    Engine, chat::ChatNode, http::HttpNode, network::NetworkPolicy, nodes::NodeRunner,
+};
 use crate::routes::{executions, internal};
 use crate::settings::Settings;
 use crate::store::{executions as store, status};
@@ -54,6 +56,10 @@ impl Application {
                     policy,
                     Duration::from_millis(settings.executor.http_timeout_ms),
                     settings.executor.max_output_bytes,
+                )?,
+                chat: ChatNode::new(
+                    &settings.services.chat_url,
+                    settings.auth.internal_token.clone(),
                 )?,
                 max_output_bytes: settings.executor.max_output_bytes,
             },

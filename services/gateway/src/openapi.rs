@@ -38,7 +38,7 @@ impl utoipa::Modify for BearerAuth {
 /// service that is down leaves its paths out rather than failing the page.
 pub async fn merged(upstreams: &Upstreams) -> utoipa::openapi::OpenApi {
     let mut doc = GatewayDoc::openapi();
-    for base in [&upstreams.registry, &upstreams.executor] {
+    for base in [&upstreams.registry, &upstreams.chat, &upstreams.executor] {
         let url = format!("{base}/api/openapi.json");
         let fetched = async {
             upstreams

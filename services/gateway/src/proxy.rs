@@ -9,11 +9,12 @@ use std::time::Duration;
 pub struct Upstreams {
     pub registry: String,
     pub executor: String,
+    pub chat: String,
     pub client: reqwest::Client,
 }
 
 impl Upstreams {
-    pub fn new(registry: &str, executor: &str) -> Result<Self, reqwest::Error> {
+    pub fn new(registry: &str, executor: &str, chat: &str) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
@@ -23,6 +24,7 @@ impl Upstreams {
         Ok(Self {
             registry: registry.trim_end_matches('/').to_string(),
             executor: executor.trim_end_matches('/').to_string(),
+            chat: chat.trim_end_matches('/').to_string(),
             client,
         })
     }
@@ -36,6 +38,7 @@ impl Upstreams {
             "/hooks/",
         ];
         const EXECUTOR: [&str; 2] = ["/api/v1/executions", "/api/v1/dead-letters"];
+        const CHAT: [&str; 3] = ["/api/v1/chatbots", "/api/v1/chat", "/api/v1/conversations"];
         let matches = |prefix: &&str| {
             path == prefix.trim_end_matches('/')
                 || path.starts_with(prefix)
@@ -45,6 +48,8 @@ impl Upstreams {
             Some(&self.registry)
         } else if EXECUTOR.iter().any(matches) {
             Some(&self.executor)
+        } else if CHAT.iter().any(matches) {
+            Some(&self.chat)
         } else {
             None
         }
@@ -149,7 +154,7 @@ mod tests {
 
     #[test]
     fn routes_each_prefix_to_its_owner() {
-        let u = Upstreams::new("http://r", "http://e").unwrap();
+        let u = Upstreams::new("http://r", "http://e", "http://c").unwrap();
         assert_eq!(u.owner_of("/api/v1/workflows"), Some("http://r"));
         assert_eq!(
             u.owner_of("/api/v1/workflows/abc/execute"),
@@ -157,6 +162,13 @@ mod tests {
         );
         assert_eq!(u.owner_of("/hooks/tok"), Some("http://r"));
         assert_eq!(u.owner_of("/api/v1/executions/x"), Some("http://e"));
+        assert_eq!(u.owner_of("/api/v1/chat"), Some("http://c"));
+        assert_eq!(u.owner_of("/api/v1/chatbots/b/faqs"), Some("http://c"));
+        assert_eq!(
+            u.owner_of("/api/v1/conversations/s/messages"),
+            Some("http://c")
+        );
+        assert_eq!(u.owner_of("/api/v1/chatter"), None);
         assert_eq!(u.owner_of("/api/v1/workflowsx"), None);
         assert_eq!(u.owner_of("/api/v1/unknown"), None);
     }

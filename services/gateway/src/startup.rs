@@ -45,6 +45,7 @@ impl Application {
         let upstreams = web::Data::new(Upstreams::new(
             &settings.services.registry_url,
             &settings.services.executor_url,
+            &settings.services.chat_url,
         )?);
         let db = web::Data::new(db);
         let refresh_ttl = web::Data::new(auth::RefreshTtl(settings.auth.refresh_token_ttl_secs));

@@ -3,6 +3,7 @@
 //! the bus) into ExecutionJobs.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod chatbots;
 pub mod consumers;
 pub mod jobs;
 pub mod openapi;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
+use crate::chatbots::ChatbotDirectory;
 use crate::consumers::trigger_events::TriggerEventConsumer;
 use crate::jobs::JobSubmitter;
 use crate::routes::{PublicUrl, execute, hooks, node_types, versions, workflows};
@@ -55,6 +56,10 @@ impl Application {
             settings.auth.internal_token.clone(),
         )?);
         let public = web::Data::new(PublicUrl(settings.services.public_url.clone()));
+        let chatbots = web::Data::new(ChatbotDirectory::new(
+            &settings.services.chat_url,
+            settings.auth.internal_token.clone(),
+        )?);
         let db_data = web::Data::new(db.clone());
         metrics::handle();
         let server = HttpServer::new(move || {
@@ -65,6 +70,7 @@ impl Application {
                 .app_data(db_data.clone())
                 .app_data(jobs.clone())
                 .app_data(public.clone())
+                .app_data(chatbots.clone())
                 .service(
                     web::scope("/api/v1")
                         .route("/workflows", web::post().to(workflows::create))

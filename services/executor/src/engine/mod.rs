@@ -3,6 +3,7 @@
 //! the same transaction as its ExecutionUpdate. A step already recorded is
 //! never run again when a job is redelivered: its output is reused.
 
+pub mod chat;
 pub mod http;
 pub mod network;
 pub mod nodes;
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 use crate::store::executions::{self, JobIds};
 use crate::store::{status, steps};
 use crate::updates;
-use nodes::{NodeError, NodeRunner};
+use nodes::{NodeError, NodeRunner, StepScope};
 
 /// Why a job could not be run to an end.
 #[derive(Debug, thiserror::Error)]
@@ -217,7 +218,11 @@ impl Engine {
         let mut attempts = 0u32;
         let (input, outcome) = loop {
             attempts += 1;
-            let (input, outcome) = self.nodes.run(node, ctx, &incoming, &step_key).await;
+            let scope = StepScope {
+                key: &step_key,
+                chatbot_id: execution.chatbot_id,
+            };
+            let (input, outcome) = self.nodes.run(node, ctx, &incoming, &scope).await;
             match &outcome {
                 Err(NodeError::Retryable(_)) if attempts < max_attempts => {
                     let delay = node

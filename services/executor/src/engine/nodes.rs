@@ -4,7 +4,18 @@ use echoflow_domain::{PlanNode, expr};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
+use super::chat::ChatNode;
 use super::http::HttpNode;
+
+/// Which step of which execution is running.
+#[derive(Debug, Clone, Copy)]
+pub struct StepScope<'a> {
+    /// `<execution_id>:<node_id>`: stable across attempts and redeliveries
+    /// (the HTTP `Idempotency-Key`).
+    pub key: &'a str,
+    /// The chatbot the execution's workflow belongs to.
+    pub chatbot_id: uuid::Uuid,
+}
 
 /// How a step failed.
 #[derive(Debug, thiserror::Error)]
@@ -21,22 +32,22 @@ pub enum NodeError {
 #[derive(Clone)]
 pub struct NodeRunner {
     pub http: HttpNode,
+    pub chat: ChatNode,
     /// Largest output a step may record, in JSON bytes.
     pub max_output_bytes: usize,
 }
 
 impl NodeRunner {
     /// Runs `node` once; returns the step's input (its resolved config) and
-    /// outcome. `step_key` names this step of this execution, stable across
-    /// attempts and redeliveries (the HTTP `Idempotency-Key`).
+    /// outcome.
     pub async fn run(
         &self,
         node: &PlanNode,
         ctx: &Value,
         incoming: &Map<String, Value>,
-        step_key: &str,
+        step: &StepScope<'_>,
     ) -> (Value, Result<Value, NodeError>) {
-        let (input, outcome) = self.run_unchecked(node, ctx, incoming, step_key).await;
+        let (input, outcome) = self.run_unchecked(node, ctx, incoming, step).await;
         let outcome = outcome.and_then(|output| self.check_size(output));
         (input, outcome)
     }
@@ -58,7 +69,7 @@ impl NodeRunner {
         node: &PlanNode,
         ctx: &Value,
         incoming: &Map<String, Value>,
-        step_key: &str,
+        step: &StepScope<'_>,
     ) -> (Value, Result<Value, NodeError>) {
         let timeout = node.policy.timeout_ms.map(Duration::from_millis);
         match node.node_type.as_str() {
@@ -94,7 +105,11 @@ impl NodeRunner {
                 let work = async {
                     match other {
                         "action.set" => Ok(input.get("values").cloned().unwrap_or(json!({}))),
-                        "action.http_request" => self.http.call(&input, step_key).await,
+                        "action.http_request" => self.http.call(&input, step.key).await,
+                        "action.send_message" => self.chat.send_message(&input, ctx, step).await,
+                        "action.tag_conversation" => {
+                            self.chat.tag_conversation(&input, ctx, step).await
+                        }
                         "action.delay" => {
                             let ms = input
                                 .get("duration_ms")

@@ -1,3 +1,4 @@
 //! Bus consumers of the registry.
 
+pub mod conditions;
 pub mod trigger_events;

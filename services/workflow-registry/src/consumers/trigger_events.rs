@@ -1,16 +1,19 @@
 //! Consumes TriggerEvents from `registry.trigger-events`, matches them to
-//! active workflows and emits one ExecutionJob per match, all in one
-//! transaction with the event's deduplication record.
+//! active workflows of the event's chatbot and emits one ExecutionJob per
+//! match, all in one transaction with the event's deduplication record and
+//! the debounce records of the conversation triggers that fired.
 
+use chrono::Utc;
 use echoflow_bus::{Delivery, HandleError, MessageHandler, dedupe, outbox::OutboxHandle};
 use echoflow_contracts::{Message, TriggerEvent};
 use echoflow_domain::expr;
-use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
-use serde_json::json;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, TransactionTrait};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::consumers::conditions::{conversation_key, debounce_window, trigger_accepts};
 use crate::jobs::{build_job, enqueue};
-use crate::store::{triggers, versions, workflows};
+use crate::store::{firings, triggers, versions, workflows};
 
 pub const CONSUMER: &str = "registry.trigger-events";
 
@@ -44,6 +47,7 @@ impl MessageHandler for TriggerEventConsumer {
             tracing::debug!(key, "duplicate event ignored");
             return Ok(());
         }
+        let data = event.data();
         let mut queued = 0usize;
         for candidate in candidates {
             let Some(wf) = workflows::Entity::find_by_id(candidate.workflow_id)
@@ -59,7 +63,16 @@ impl MessageHandler for TriggerEventConsumer {
             else {
                 continue;
             };
-            if !passes_filter(wf.id, &version, &event) {
+            let trigger = &version.plan["trigger"];
+            let trigger_type = trigger["node_type"].as_str().unwrap_or_default();
+            let config = &trigger["config"];
+            if !in_scope(trigger_type, &wf, chatbot_id)
+                || !passes_filter(wf.id, &version, &event)
+                || !trigger_accepts(trigger_type, config, &data)
+                || !outside_debounce(&txn, wf.id, config, &event, &data)
+                    .await
+                    .map_err(transient)?
+            {
                 continue;
             }
             let job = build_job(&wf, &version, event.clone());
@@ -75,6 +88,36 @@ impl MessageHandler for TriggerEventConsumer {
         tracing::info!(event_type = %event.r#type, queued, "trigger event matched");
         Ok(())
     }
+}
+
+/// A conversation trigger fires only for events of its own workflow's
+/// chatbot (the index already narrows by chatbot; this guards a stale row).
+fn in_scope(trigger_type: &str, wf: &workflows::Model, chatbot_id: Option<Uuid>) -> bool {
+    !triggers::is_conversation_trigger(trigger_type) || chatbot_id == Some(wf.chatbot_id)
+}
+
+/// With `debounce_seconds`, claims this firing for the event's conversation
+/// in the consumer's transaction; false when the workflow already fired for
+/// that conversation within the window. An event that names no conversation
+/// is not debounced.
+async fn outside_debounce<C: ConnectionTrait>(
+    txn: &C,
+    workflow_id: Uuid,
+    config: &Value,
+    event: &TriggerEvent,
+    data: &Value,
+) -> Result<bool, DbErr> {
+    let Some(window) = debounce_window(config) else {
+        return Ok(true);
+    };
+    let Some(key) = conversation_key(&event.subject, data) else {
+        return Ok(true);
+    };
+    let claimed = firings::claim(txn, workflow_id, &key, Utc::now(), window).await?;
+    if !claimed {
+        tracing::debug!(%workflow_id, conversation = key, "debounced");
+    }
+    Ok(claimed)
 }
 
 fn parse_optional_uuid(s: &str) -> Option<Uuid> {

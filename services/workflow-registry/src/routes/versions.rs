@@ -16,6 +16,7 @@ use super::PublicUrl;
 use super::workflows::{
     CompiledDefinition, NewWorkflow, check_name, commit_new_version, insert_workflow, respond,
 };
+use crate::chatbots::ChatbotDirectory;
 use crate::store::{versions, workflows};
 
 #[derive(Serialize, ToSchema)]
@@ -152,16 +153,18 @@ pub async fn rollback(
 #[utoipa::path(post, path = "/api/v1/workflows/{id}/copy", tag = "workflows", request_body = CopyRequest,
     responses((status = 201, body = super::workflows::WorkflowResponse), (status = 404, description = "not found")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip(db, public, user, body), fields(user_id = %user.id))]
+#[tracing::instrument(skip(db, public, user, body, chatbots), fields(user_id = %user.id))]
 pub async fn copy(
     db: web::Data<DatabaseConnection>,
     public: web::Data<PublicUrl>,
+    chatbots: web::Data<ChatbotDirectory>,
     user: AuthUser,
     id: web::Path<Uuid>,
     body: web::Json<CopyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let wf = owned(&db, *id, &user).await?;
+    chatbots.check_owned(body.chatbot_id, user.id).await?;
     let name = match body.name.as_deref() {
         Some(name) => check_name(name)?,
         None => check_name(&format!("{} (copy)", wf.name)).or_else(|_| check_name(&wf.name))?,

@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::PublicUrl;
+use crate::chatbots::ChatbotDirectory;
 use crate::store::{triggers, versions, webhooks, workflows};
 
 #[derive(Deserialize, ToSchema)]
@@ -106,14 +107,7 @@ impl CompiledDefinition {
 
     fn trigger_index(&self) -> (String, Option<String>) {
         let trigger = &self.plan.trigger;
-        let event_type = match trigger.node_type.as_str() {
-            "trigger.event" => trigger
-                .config
-                .get("event_type")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            _ => None,
-        };
+        let event_type = triggers::event_type_of(&trigger.node_type, &trigger.config);
         (trigger.node_type.clone(), event_type)
     }
 }
@@ -229,16 +223,18 @@ pub(crate) async fn save_version<C: sea_orm::ConnectionTrait>(
 #[utoipa::path(post, path = "/api/v1/workflows", tag = "workflows", request_body = CreateWorkflow,
     responses((status = 201, body = WorkflowResponse), (status = 422, description = "invalid graph, with the path of the fault")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip(db, public, body, user), fields(user_id = %user.id))]
+#[tracing::instrument(skip(db, public, body, user, chatbots), fields(user_id = %user.id))]
 pub async fn create(
     db: web::Data<DatabaseConnection>,
     public: web::Data<PublicUrl>,
+    chatbots: web::Data<ChatbotDirectory>,
     user: AuthUser,
     body: web::Json<CreateWorkflow>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let name = check_name(&body.name)?;
     let compiled = CompiledDefinition::parse(&body.flow_definition)?;
+    chatbots.check_owned(body.chatbot_id, user.id).await?;
     let new = NewWorkflow {
         owner_id: user.id,
         chatbot_id: body.chatbot_id,
@@ -392,16 +388,20 @@ pub async fn list(
 #[utoipa::path(put, path = "/api/v1/workflows/{id}", tag = "workflows", request_body = UpdateWorkflow,
     responses((status = 200, body = WorkflowResponse), (status = 404, description = "not found"), (status = 422, description = "invalid graph")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip(db, public, user, body), fields(user_id = %user.id))]
+#[tracing::instrument(skip(db, public, user, body, chatbots), fields(user_id = %user.id))]
 pub async fn update(
     db: web::Data<DatabaseConnection>,
     public: web::Data<PublicUrl>,
+    chatbots: web::Data<ChatbotDirectory>,
     user: AuthUser,
     id: web::Path<Uuid>,
     body: web::Json<UpdateWorkflow>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let name = body.name.as_deref().map(check_name).transpose()?;
+    if let Some(chatbot) = body.chatbot_id {
+        chatbots.check_owned(chatbot, user.id).await?;
+    }
     let txn = db.begin().await?;
     let wf = workflows::find_owned(&txn, *id, user.id)
         .await?

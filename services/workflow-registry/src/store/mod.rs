@@ -1,5 +1,6 @@
 //! The registry slice: entities and queries.
 
+pub mod firings;
 pub mod triggers;
 pub mod versions;
 pub mod webhooks;

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::helpers::{Deliveries, event_flow, spawn_app, trigger_data, workflow_body};
 
 /// How long to listen for jobs that must not come, after the sentinel arrived.
-const QUIET: Duration = Duration::from_millis(400);
+pub(crate) const QUIET: Duration = Duration::from_millis(400);
 
 fn cloud_event(id: &str, event_type: &str, chatbot_id: &str, data: Value) -> Value {
     json!({
@@ -30,14 +30,14 @@ fn cloud_event(id: &str, event_type: &str, chatbot_id: &str, data: Value) -> Val
 
 /// Collects jobs until one whose trigger event id is `sentinel` arrives,
 /// then listens a little longer; returns every job seen.
-async fn jobs_until(jobs: &mut Deliveries, sentinel: &str) -> Vec<ExecutionJob> {
+pub(crate) async fn jobs_until(jobs: &mut Deliveries, sentinel: &str) -> Vec<ExecutionJob> {
     jobs_until_all(jobs, &[sentinel]).await
 }
 
 /// Collects jobs until jobs for every one of `sentinels` (trigger event ids)
 /// arrived, then listens a little longer; returns every job seen. Events are
 /// handled concurrently, so jobs may come in any order.
-async fn jobs_until_all(jobs: &mut Deliveries, sentinels: &[&str]) -> Vec<ExecutionJob> {
+pub(crate) async fn jobs_until_all(jobs: &mut Deliveries, sentinels: &[&str]) -> Vec<ExecutionJob> {
     let mut seen: Vec<ExecutionJob> = Vec::new();
     while !sentinels
         .iter()
@@ -49,7 +49,7 @@ async fn jobs_until_all(jobs: &mut Deliveries, sentinels: &[&str]) -> Vec<Execut
     seen
 }
 
-fn event_ids(jobs: &[ExecutionJob]) -> Vec<String> {
+pub(crate) fn event_ids(jobs: &[ExecutionJob]) -> Vec<String> {
     jobs.iter()
         .map(|j| j.trigger.as_ref().unwrap().id.clone())
         .collect()
@@ -58,7 +58,7 @@ fn event_ids(jobs: &[ExecutionJob]) -> Vec<String> {
 #[tokio::test]
 async fn an_event_starts_the_workflow_listening_for_its_type_once() {
     let app = spawn_app().await;
-    let chatbot = Uuid::new_v4();
+    let chatbot = app.chatbot().await;
     let paid = app
         .created(&workflow_body(
             "on paid",
@@ -99,7 +99,7 @@ async fn an_event_starts_the_workflow_listening_for_its_type_once() {
 #[tokio::test]
 async fn an_event_of_another_type_or_chatbot_starts_nothing() {
     let app = spawn_app().await;
-    let chatbot = Uuid::new_v4();
+    let chatbot = app.chatbot().await;
     let paid = app
         .created(&workflow_body(
             "on paid",
@@ -139,7 +139,7 @@ async fn an_event_of_another_type_or_chatbot_starts_nothing() {
 #[tokio::test]
 async fn an_inactive_or_deleted_event_workflow_starts_nothing() {
     let app = spawn_app().await;
-    let chatbot = Uuid::new_v4();
+    let chatbot = app.chatbot().await;
     let mut off = workflow_body("off", chatbot, event_flow("custom.order_paid", None));
     off["is_active"] = json!(false);
     app.created(&off).await;
@@ -177,7 +177,7 @@ async fn an_inactive_or_deleted_event_workflow_starts_nothing() {
 #[tokio::test]
 async fn one_event_starts_every_matching_workflow() {
     let app = spawn_app().await;
-    let chatbot = Uuid::new_v4();
+    let chatbot = app.chatbot().await;
     let first = app
         .created(&workflow_body(
             "one",
@@ -218,7 +218,7 @@ async fn one_event_starts_every_matching_workflow() {
 #[tokio::test]
 async fn the_same_event_published_twice_starts_one_run() {
     let app = spawn_app().await;
-    let chatbot = Uuid::new_v4();
+    let chatbot = app.chatbot().await;
     app.created(&workflow_body(
         "on paid",
         chatbot,
@@ -272,7 +272,7 @@ async fn the_same_event_published_twice_starts_one_run() {
 #[tokio::test]
 async fn a_filter_lets_only_matching_events_through() {
     let app = spawn_app().await;
-    let chatbot = Uuid::new_v4();
+    let chatbot = app.chatbot().await;
     let filtered = app
         .created(&workflow_body(
             "big orders",
@@ -313,7 +313,7 @@ async fn a_filter_lets_only_matching_events_through() {
 #[tokio::test]
 async fn a_malformed_event_is_dead_lettered_with_a_reason() {
     let app = spawn_app().await;
-    let chatbot = Uuid::new_v4();
+    let chatbot = app.chatbot().await;
     app.created(&workflow_body(
         "on paid",
         chatbot,
@@ -370,7 +370,7 @@ async fn a_malformed_event_is_dead_lettered_with_a_reason() {
 #[tokio::test]
 async fn updating_an_event_workflow_moves_its_trigger() {
     let app = spawn_app().await;
-    let chatbot = Uuid::new_v4();
+    let chatbot = app.chatbot().await;
     let bot = chatbot.to_string();
     let created = app
         .created(&workflow_body(
@@ -448,7 +448,7 @@ async fn updating_an_event_workflow_moves_its_trigger() {
 #[tokio::test]
 async fn an_event_naming_another_user_starts_nothing() {
     let app = spawn_app().await;
-    let chatbot = Uuid::new_v4();
+    let chatbot = app.chatbot().await;
     let bot = chatbot.to_string();
     app.created(&workflow_body(
         "on paid",

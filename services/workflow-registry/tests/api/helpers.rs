@@ -1,7 +1,9 @@
 //! Run with: cargo test -p echoflow-workflow-registry --test api
 //!
 //! `spawn_app()` starts the real registry on port 0 with a temp SQLite file,
-//! an in-process bus and a wiremock executor that receives announcements.
+//! an in-process bus and a wiremock executor that receives announcements,
+//! next to the real chat service (its own temp SQLite file, the same bus),
+//! which owns the chatbots workflows belong to.
 //! `TEST_LOG=1` turns logs on.
 
 use std::path::PathBuf;
@@ -35,21 +37,26 @@ pub struct TestApp {
     pub bus: SharedBus,
     /// Stands in for the executor: receives `POST /internal/executions`.
     pub executor: MockServer,
+    /// The real chat service: `chatbot()` creates chatbots there.
+    pub chat_address: String,
     /// The signed-in user of most tests, and their access token.
     pub user_id: Uuid,
     pub token: String,
     keys: JwtKeys,
     shutdown: CancellationToken,
     db_path: PathBuf,
+    chat_db_path: PathBuf,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.db_path.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
+        for db in [&self.db_path, &self.chat_db_path] {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut path = db.clone().into_os_string();
+                path.push(suffix);
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
 }
@@ -66,6 +73,19 @@ pub async fn spawn_app() -> TestApp {
         Uuid::new_v4().simple()
     ));
     let url = format!("sqlite://{}?mode=rwc", db_path.display());
+    let bus: SharedBus = Arc::new(InProcessBus::new());
+    let shutdown = CancellationToken::new();
+    let chat_db_path = std::env::temp_dir().join(format!(
+        "echoflow-registry-test-chat-{}.db",
+        Uuid::new_v4().simple()
+    ));
+    let chat_address = spawn_chat(
+        format!("sqlite://{}?mode=rwc", chat_db_path.display()),
+        INTERNAL_TOKEN,
+        bus.clone(),
+        shutdown.clone(),
+    )
+    .await;
     let settings = Settings::load(&[
         ("server.host", "127.0.0.1".into()),
         ("server.port", "0".into()),
@@ -73,6 +93,7 @@ pub async fn spawn_app() -> TestApp {
         ("auth.jwt_secret", JWT_SECRET.into()),
         ("auth.internal_token", INTERNAL_TOKEN.into()),
         ("services.executor_url", executor.uri()),
+        ("services.chat_url", chat_address.clone()),
         ("services.registry_url", "http://127.0.0.1:9".into()),
         ("services.public_url", PUBLIC_URL.into()),
         ("telemetry.log_format", "pretty".into()),
@@ -82,12 +103,10 @@ pub async fn spawn_app() -> TestApp {
     if std::env::var("TEST_LOG").is_ok_and(|v| !v.is_empty() && v != "0") {
         echoflow_service_kit::telemetry::init("workflow-registry", &settings.telemetry);
     }
-    let bus: SharedBus = Arc::new(InProcessBus::new());
     let app = Application::build(settings, bus.clone())
         .await
         .expect("registry builds");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let shutdown = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
     let keys = JwtKeys::new(&SecretString::from(JWT_SECRET), 900);
     let user_id = Uuid::new_v4();
@@ -100,12 +119,52 @@ pub async fn spawn_app() -> TestApp {
             .unwrap(),
         bus,
         executor,
+        chat_address,
         user_id,
         token,
         keys,
         shutdown,
         db_path,
+        chat_db_path,
     }
+}
+
+/// Starts the chat service on port 0 until `shutdown`; returns its address.
+pub async fn spawn_chat(
+    database_url: String,
+    internal_token: &str,
+    bus: SharedBus,
+    shutdown: CancellationToken,
+) -> String {
+    let settings = echoflow_chat::Settings::load(&[
+        ("server.host", "127.0.0.1".into()),
+        ("server.port", "0".into()),
+        ("database.url", database_url),
+        ("auth.jwt_secret", JWT_SECRET.into()),
+        ("auth.internal_token", internal_token.into()),
+        ("telemetry.otlp_endpoint", String::new()),
+    ])
+    .expect("chat settings load");
+    let chat = echoflow_chat::Application::build(settings, bus)
+        .await
+        .expect("chat builds");
+    let address = format!("http://127.0.0.1:{}", chat.port());
+    tokio::spawn(chat.run_until_stopped(shutdown));
+    address
+}
+
+/// A new chatbot, created in chat by the user `token` belongs to.
+pub async fn create_chatbot(client: &Client, chat_address: &str, token: &str) -> Uuid {
+    let response = client
+        .post(format!("{chat_address}/api/v1/chatbots"))
+        .bearer_auth(token)
+        .json(&json!({"name": "test bot"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(response).await;
+    assert_eq!(status, 201, "create chatbot: {body}");
+    Uuid::parse_str(body["id"].as_str().unwrap()).unwrap()
 }
 
 /// Status and JSON body (Null when the body is empty or not JSON).
@@ -186,6 +245,16 @@ pub fn workflow_body(name: &str, chatbot_id: Uuid, flow: Value) -> Value {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// A new chatbot of the signed-in user.
+    pub async fn chatbot(&self) -> Uuid {
+        self.chatbot_as(&self.token).await
+    }
+
+    /// A new chatbot of the user `token` belongs to.
+    pub async fn chatbot_as(&self, token: &str) -> Uuid {
+        create_chatbot(&self.client, &self.chat_address, token).await
     }
 
     /// An access token for another user.

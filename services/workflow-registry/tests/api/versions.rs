@@ -50,7 +50,7 @@ async fn post_json(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16
 #[tokio::test]
 async fn versions_are_listed_newest_first_and_each_keeps_its_graph() {
     let app = spawn_app().await;
-    let chatbot = Uuid::new_v4();
+    let chatbot = app.chatbot().await;
     let wf = app.created(&workflow_body("v", chatbot, set_flow(1))).await;
     let id = wf["id"].as_str().unwrap();
     for value in [2, 3] {
@@ -104,7 +104,7 @@ async fn versions_are_listed_newest_first_and_each_keeps_its_graph() {
 async fn rollback_makes_a_new_version_with_the_old_graph_and_keeps_the_webhook() {
     let app = spawn_app().await;
     let wf = app
-        .created(&workflow_body("r", Uuid::new_v4(), set_flow(1)))
+        .created(&workflow_body("r", app.chatbot().await, set_flow(1)))
         .await;
     let id = wf["id"].as_str().unwrap();
     let (status, _) = app
@@ -160,10 +160,10 @@ async fn rollback_makes_a_new_version_with_the_old_graph_and_keeps_the_webhook()
 async fn copy_creates_an_independent_workflow_for_another_chatbot() {
     let app = spawn_app().await;
     let wf = app
-        .created(&workflow_body("original", Uuid::new_v4(), set_flow(5)))
+        .created(&workflow_body("original", app.chatbot().await, set_flow(5)))
         .await;
     let id = wf["id"].as_str().unwrap();
-    let other_chatbot = Uuid::new_v4();
+    let other_chatbot = app.chatbot().await;
 
     let (status, copy) = post_json(
         &app,
@@ -221,7 +221,7 @@ async fn copy_creates_an_independent_workflow_for_another_chatbot() {
 async fn diff_names_the_nodes_and_edges_added_removed_and_changed() {
     let app = spawn_app().await;
     let wf = app
-        .created(&workflow_body("d", Uuid::new_v4(), set_flow(1)))
+        .created(&workflow_body("d", app.chatbot().await, set_flow(1)))
         .await;
     let id = wf["id"].as_str().unwrap();
     let next = json!({
@@ -268,7 +268,7 @@ async fn diff_names_the_nodes_and_edges_added_removed_and_changed() {
 #[tokio::test]
 async fn the_list_searches_names_case_insensitively_and_literally() {
     let app = spawn_app().await;
-    let chatbot = Uuid::new_v4();
+    let chatbot = app.chatbot().await;
     for name in [
         "Lead capture",
         "Parts lookup",
@@ -304,7 +304,7 @@ async fn the_list_searches_names_case_insensitively_and_literally() {
 async fn rotating_the_webhook_token_retires_the_old_url_at_once() {
     let app = spawn_app().await;
     let wf = app
-        .created(&workflow_body("rot", Uuid::new_v4(), set_flow(1)))
+        .created(&workflow_body("rot", app.chatbot().await, set_flow(1)))
         .await;
     let id = wf["id"].as_str().unwrap();
     let old_hook = hook_path(&wf);
@@ -329,7 +329,7 @@ async fn rotating_the_webhook_token_retires_the_old_url_at_once() {
     assert_eq!(current["webhook_url"], rotated["webhook_url"]);
 
     let manual = app
-        .created(&workflow_body("m", Uuid::new_v4(), manual_flow()))
+        .created(&workflow_body("m", app.chatbot().await, manual_flow()))
         .await;
     let manual_id = manual["id"].as_str().unwrap();
     let (status, body) = post_json(

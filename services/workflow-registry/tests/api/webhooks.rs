@@ -34,7 +34,7 @@ fn sign(secret: &str, body: &str) -> String {
 async fn webhook_workflow(app: &TestApp, config: Value) -> Value {
     app.created(&workflow_body(
         "hook",
-        Uuid::new_v4(),
+        app.chatbot().await,
         flow_with_trigger("trigger.webhook", config),
     ))
     .await
@@ -44,7 +44,7 @@ async fn webhook_workflow(app: &TestApp, config: Value) -> Value {
 async fn a_webhook_call_is_accepted_and_announced_to_the_executor() {
     let app = spawn_app().await;
     let created = app
-        .created(&workflow_body("hook", Uuid::new_v4(), webhook_flow()))
+        .created(&workflow_body("hook", app.chatbot().await, webhook_flow()))
         .await;
     let mut jobs = app.consume(EXECUTOR_JOBS);
 
@@ -96,7 +96,7 @@ async fn a_webhook_call_is_accepted_and_announced_to_the_executor() {
 async fn a_webhook_keeps_non_json_bodies_as_text_and_forms_as_objects() {
     let app = spawn_app().await;
     let created = app
-        .created(&workflow_body("hook", Uuid::new_v4(), webhook_flow()))
+        .created(&workflow_body("hook", app.chatbot().await, webhook_flow()))
         .await;
     let hook = hook_path(&created);
 
@@ -130,7 +130,7 @@ async fn a_webhook_keeps_non_json_bodies_as_text_and_forms_as_objects() {
 async fn a_webhook_runs_the_current_version() {
     let app = spawn_app().await;
     let created = app
-        .created(&workflow_body("hook", Uuid::new_v4(), webhook_flow()))
+        .created(&workflow_body("hook", app.chatbot().await, webhook_flow()))
         .await;
     let id = created["id"].as_str().unwrap();
     let (status, _) = app.update_workflow(id, &json!({"name": "v2"})).await;
@@ -160,7 +160,7 @@ async fn an_unknown_hook_token_is_404() {
 #[tokio::test]
 async fn an_inactive_workflows_hook_is_404_until_reactivated() {
     let app = spawn_app().await;
-    let mut body = workflow_body("hook", Uuid::new_v4(), webhook_flow());
+    let mut body = workflow_body("hook", app.chatbot().await, webhook_flow());
     body["is_active"] = json!(false);
     let created = app.created(&body).await;
     let hook = hook_path(&created);
@@ -254,7 +254,7 @@ async fn a_signed_webhook_reads_its_own_signature_header() {
 async fn execute_answers_202_and_the_job_reaches_the_bus() {
     let app = spawn_app().await;
     let created = app
-        .created(&workflow_body("manual", Uuid::new_v4(), manual_flow()))
+        .created(&workflow_body("manual", app.chatbot().await, manual_flow()))
         .await;
     let id = created["id"].as_str().unwrap();
     let mut jobs = app.consume(EXECUTOR_JOBS);
@@ -281,7 +281,7 @@ async fn execute_answers_202_and_the_job_reaches_the_bus() {
 async fn execute_without_a_body_runs_with_null_input() {
     let app = spawn_app().await;
     let created = app
-        .created(&workflow_body("manual", Uuid::new_v4(), manual_flow()))
+        .created(&workflow_body("manual", app.chatbot().await, manual_flow()))
         .await;
     let mut jobs = app.consume(EXECUTOR_JOBS);
 
@@ -305,7 +305,7 @@ async fn execute_without_a_body_runs_with_null_input() {
 async fn each_run_gets_its_own_execution_id() {
     let app = spawn_app().await;
     let created = app
-        .created(&workflow_body("manual", Uuid::new_v4(), manual_flow()))
+        .created(&workflow_body("manual", app.chatbot().await, manual_flow()))
         .await;
     let id = created["id"].as_str().unwrap();
     let mut jobs = app.consume(EXECUTOR_JOBS);
@@ -341,7 +341,7 @@ async fn execute_of_an_unknown_workflow_is_404() {
 async fn a_run_is_accepted_even_when_the_executor_is_down() {
     let app = spawn_app().await;
     let created = app
-        .created(&workflow_body("manual", Uuid::new_v4(), manual_flow()))
+        .created(&workflow_body("manual", app.chatbot().await, manual_flow()))
         .await;
     let mut jobs = app.consume(EXECUTOR_JOBS);
     app.executor.reset().await;
@@ -363,7 +363,7 @@ async fn a_run_is_accepted_even_when_the_executor_is_down() {
 async fn a_hook_body_over_the_limit_is_413_with_the_error_body() {
     let app = spawn_app().await;
     let created = app
-        .created(&workflow_body("hook", Uuid::new_v4(), webhook_flow()))
+        .created(&workflow_body("hook", app.chatbot().await, webhook_flow()))
         .await;
 
     let (status, body) = app

@@ -14,7 +14,7 @@ use crate::helpers::{
 #[tokio::test]
 async fn create_answers_201_with_version_1_and_a_webhook_url() {
     let app = spawn_app().await;
-    let chatbot = Uuid::new_v4();
+    let chatbot = app.chatbot().await;
     let mut body = workflow_body("  Order hook ", chatbot, webhook_flow());
     body["description"] = json!("called by the shop");
 
@@ -44,10 +44,10 @@ async fn create_answers_201_with_version_1_and_a_webhook_url() {
 async fn each_webhook_workflow_gets_its_own_token() {
     let app = spawn_app().await;
     let first = app
-        .created(&workflow_body("a", Uuid::new_v4(), webhook_flow()))
+        .created(&workflow_body("a", app.chatbot().await, webhook_flow()))
         .await;
     let second = app
-        .created(&workflow_body("b", Uuid::new_v4(), webhook_flow()))
+        .created(&workflow_body("b", app.chatbot().await, webhook_flow()))
         .await;
     assert_ne!(first["webhook_url"], second["webhook_url"]);
 }
@@ -57,7 +57,7 @@ async fn a_workflow_without_a_webhook_trigger_has_no_webhook_url() {
     let app = spawn_app().await;
 
     let created = app
-        .created(&workflow_body("manual", Uuid::new_v4(), manual_flow()))
+        .created(&workflow_body("manual", app.chatbot().await, manual_flow()))
         .await;
 
     assert_eq!(created["trigger_type"], "trigger.manual");
@@ -67,7 +67,7 @@ async fn a_workflow_without_a_webhook_trigger_has_no_webhook_url() {
 #[tokio::test]
 async fn create_can_start_inactive() {
     let app = spawn_app().await;
-    let mut body = workflow_body("off", Uuid::new_v4(), manual_flow());
+    let mut body = workflow_body("off", app.chatbot().await, manual_flow());
     body["is_active"] = json!(false);
 
     let created = app.created(&body).await;
@@ -79,7 +79,7 @@ async fn create_can_start_inactive() {
 async fn get_answers_the_workflow_with_its_definition() {
     let app = spawn_app().await;
     let created = app
-        .created(&workflow_body("hook", Uuid::new_v4(), webhook_flow()))
+        .created(&workflow_body("hook", app.chatbot().await, webhook_flow()))
         .await;
     let id = created["id"].as_str().unwrap();
 
@@ -120,8 +120,8 @@ async fn get_of_an_unknown_or_malformed_id_is_404() {
 #[tokio::test]
 async fn list_answers_items_and_total_with_filters() {
     let app = spawn_app().await;
-    let bot_a = Uuid::new_v4();
-    let bot_b = Uuid::new_v4();
+    let bot_a = app.chatbot().await;
+    let bot_b = app.chatbot().await;
     let a1 = app
         .created(&workflow_body("a1", bot_a, webhook_flow()))
         .await;
@@ -133,8 +133,12 @@ async fn list_answers_items_and_total_with_filters() {
         .await;
     // Another user's workflow never shows.
     let stranger = app.token_for(Uuid::new_v4());
+    let strangers_bot = app.chatbot_as(&stranger).await;
     let (status, _) = app
-        .create_workflow_as(Some(&stranger), &workflow_body("x", bot_a, manual_flow()))
+        .create_workflow_as(
+            Some(&stranger),
+            &workflow_body("x", strangers_bot, manual_flow()),
+        )
         .await;
     assert_eq!(status, 201);
 
@@ -200,7 +204,7 @@ async fn list_refuses_a_limit_out_of_range_and_a_bad_filter() {
 async fn put_makes_a_new_version_and_keeps_the_webhook_token() {
     let app = spawn_app().await;
     let created = app
-        .created(&workflow_body("hook", Uuid::new_v4(), webhook_flow()))
+        .created(&workflow_body("hook", app.chatbot().await, webhook_flow()))
         .await;
     let id = created["id"].as_str().unwrap();
     let mut changed = webhook_flow();
@@ -239,7 +243,7 @@ async fn put_makes_a_new_version_and_keeps_the_webhook_token() {
 async fn put_to_a_manual_trigger_removes_the_webhook() {
     let app = spawn_app().await;
     let created = app
-        .created(&workflow_body("hook", Uuid::new_v4(), webhook_flow()))
+        .created(&workflow_body("hook", app.chatbot().await, webhook_flow()))
         .await;
     let id = created["id"].as_str().unwrap();
     let hook_path = created["webhook_url"]
@@ -268,7 +272,7 @@ async fn put_to_a_manual_trigger_removes_the_webhook() {
 async fn put_with_an_invalid_graph_is_422_and_keeps_the_version() {
     let app = spawn_app().await;
     let created = app
-        .created(&workflow_body("hook", Uuid::new_v4(), webhook_flow()))
+        .created(&workflow_body("hook", app.chatbot().await, webhook_flow()))
         .await;
     let id = created["id"].as_str().unwrap();
 
@@ -286,7 +290,7 @@ async fn put_with_an_invalid_graph_is_422_and_keeps_the_version() {
 async fn delete_answers_204_then_the_workflow_is_gone() {
     let app = spawn_app().await;
     let created = app
-        .created(&workflow_body("hook", Uuid::new_v4(), webhook_flow()))
+        .created(&workflow_body("hook", app.chatbot().await, webhook_flow()))
         .await;
     let id = created["id"].as_str().unwrap();
     let hook_path = created["webhook_url"]
@@ -314,7 +318,7 @@ async fn delete_answers_204_then_the_workflow_is_gone() {
 async fn another_users_workflow_is_404_for_every_call() {
     let app = spawn_app().await;
     let created = app
-        .created(&workflow_body("mine", Uuid::new_v4(), manual_flow()))
+        .created(&workflow_body("mine", app.chatbot().await, manual_flow()))
         .await;
     let id = created["id"].as_str().unwrap();
     let stranger = app.token_for(Uuid::new_v4());
@@ -346,7 +350,7 @@ async fn another_users_workflow_is_404_for_every_call() {
 async fn every_workflow_call_needs_a_valid_token() {
     let app = spawn_app().await;
     let id = Uuid::new_v4().to_string();
-    let body = workflow_body("x", Uuid::new_v4(), manual_flow());
+    let body = workflow_body("x", app.chatbot().await, manual_flow());
 
     let answers = [
         app.create_workflow_as(None, &body).await,
@@ -374,7 +378,7 @@ async fn every_workflow_call_needs_a_valid_token() {
 /// Creates a workflow from `flow` and asserts 422 INVALID_WORKFLOW at `path`.
 async fn assert_invalid(app: &crate::helpers::TestApp, flow: Value, path: &str) {
     let (status, body) = app
-        .create_workflow(&workflow_body("bad", Uuid::new_v4(), flow))
+        .create_workflow(&workflow_body("bad", app.chatbot().await, flow))
         .await;
     assert_eq!(status, 422, "{body}");
     let error = assert_error(&body, "INVALID_WORKFLOW");
@@ -480,7 +484,7 @@ async fn a_blank_name_is_a_validation_error() {
     let app = spawn_app().await;
 
     let (status, body) = app
-        .create_workflow(&workflow_body("   ", Uuid::new_v4(), manual_flow()))
+        .create_workflow(&workflow_body("   ", app.chatbot().await, manual_flow()))
         .await;
 
     assert_eq!(status, 422, "{body}");
@@ -550,11 +554,57 @@ async fn an_event_workflow_reports_its_trigger_type() {
     let created = app
         .created(&workflow_body(
             "on paid",
-            Uuid::new_v4(),
+            app.chatbot().await,
             event_flow("custom.order_paid", None),
         ))
         .await;
 
     assert_eq!(created["trigger_type"], "trigger.event");
     assert!(created.get("webhook_url").is_none());
+}
+
+#[tokio::test]
+async fn a_workflow_belongs_to_one_of_its_owners_chatbots() {
+    let app = spawn_app().await;
+    let mine = app.chatbot().await;
+    let stranger = app.token_for(Uuid::new_v4());
+    let theirs = app.chatbot_as(&stranger).await;
+
+    // Another user's chatbot, or none at all, is not found (and nothing is saved).
+    for chatbot in [theirs, Uuid::new_v4()] {
+        let (status, body) = app
+            .create_workflow(&workflow_body("x", chatbot, manual_flow()))
+            .await;
+        assert_eq!(status, 404, "{body}");
+        let error = assert_error(&body, "NOT_FOUND");
+        assert_eq!(error["details"]["path"], "chatbot_id");
+    }
+    let (_, list) = app.list_workflows("").await;
+    assert_eq!(list["total"], 0, "{list}");
+
+    let created = app
+        .created(&workflow_body("mine", mine, manual_flow()))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    // Moving it, or copying it, to another user's chatbot is refused too.
+    let (status, body) = app
+        .update_workflow(id, &json!({"chatbot_id": theirs}))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = app.get_workflow(id).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["chatbot_id"], mine.to_string(), "unchanged");
+    assert_eq!(body["version"], 1, "no new version");
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/workflows/{id}/copy")))
+        .bearer_auth(&app.token)
+        .json(&json!({"chatbot_id": theirs}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(response).await;
+    assert_eq!(status, 404, "{body}");
+    let (_, list) = app.list_workflows("").await;
+    assert_eq!(list["total"], 1, "no copy was made: {list}");
 }

@@ -1,0 +1,18 @@
+//! chat: chatbots with their FAQs and intents, conversations and their
+//! memory, replies (an OpenAI-compatible provider or the built-in FAQ
+//! responder), sentiment and intent per message, and the conversation events
+//! that start workflows.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod api_key;
+pub mod chatbot;
+pub mod events;
+pub mod openapi;
+pub mod responder;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod store;
+
+pub use settings::Settings;
+pub use startup::Application;

@@ -1,0 +1,60 @@
+//! HTTP routes of the chat service.
+
+pub mod chat;
+pub mod chatbots;
+pub mod conversations;
+pub mod faqs;
+pub mod intents;
+pub mod internal;
+
+use echoflow_service_kit::ApiError;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::IntoParams;
+
+/// `limit` (1..=200, default 50) and `offset` of a list.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct Page {
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+impl Page {
+    pub fn limit(&self) -> u64 {
+        self.limit.unwrap_or(50).clamp(1, 200)
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.offset.unwrap_or(0)
+    }
+}
+
+/// A 422 naming the field at fault.
+pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    let message = message.into();
+    ApiError::validation(
+        format!("{field}: {message}"),
+        json!({"path": field, "message": message}),
+    )
+}
+
+/// A required text field: trimmed, non-empty, at most `max` characters.
+pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(invalid(field, "must not be empty"));
+    }
+    if value.chars().count() > max {
+        return Err(invalid(field, format!("must be at most {max} characters")));
+    }
+    Ok(value.to_string())
+}
+
+/// An optional text field: None stays None, otherwise as [`required_text`].
+pub fn optional_text(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    value.map(|v| required_text(field, v, max)).transpose()
+}
