@@ -91,6 +91,15 @@ impl Api {
         read(r).await
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .with_auth(self.client.put(format!("{}{path}", self.base)).json(body))
+            .send()
+            .await
+            .unwrap();
+        read(r).await
+    }
+
     pub async fn delete(&self, path: &str) -> u16 {
         let r = self
             .with_auth(self.client.delete(format!("{}{path}", self.base)))

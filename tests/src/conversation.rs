@@ -197,7 +197,12 @@ pub async fn conversation_journey(api: &Api) -> Chatbot {
     let follow_up: Vec<&Value> = items.iter().filter(|m| m["content"] == FOLLOW_UP).collect();
     assert_eq!(follow_up.len(), 1, "{history}");
     assert_eq!(follow_up[0]["source"], "workflow");
-    assert_eq!(items.len(), 5, "two turns and the follow-up: {history}");
+    assert_eq!(
+        items.len(),
+        6,
+        "the welcome, two turns and the follow-up: {history}"
+    );
+    assert_eq!(items[0]["source"], "welcome");
 
     // Another chatbot's angry customer runs only that chatbot's workflow.
     let (status, _) = api
@@ -259,4 +264,42 @@ pub async fn chatbots_are_private(base: &str, bot: &Chatbot) {
         )
         .await;
     assert_eq!(status, 401, "{body}");
+}
+
+/// A template from the library becomes a workflow that runs: the lead
+/// capture template posts the lead to a fake CRM with the key given.
+pub async fn a_template_runs(api: &Api) {
+    let crm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/leads"))
+        .and(wiremock::matchers::header(
+            "authorization",
+            "Bearer crm-key-1",
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "L-1"})))
+        .mount(&crm)
+        .await;
+    let (status, wf) = api
+        .post(
+            "/api/v1/templates/lead-capture-crm/instantiate",
+            &json!({"chatbot_id": api.chatbot_id(), "params": {
+                "crm_url": format!("{}/leads", crm.uri()), "crm_api_key": "crm-key-1"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{wf}");
+    let url = wf["webhook_url"].as_str().unwrap();
+    let hook = &url[url.find("/hooks/").unwrap()..];
+    let (status, accepted) = api
+        .post(hook, &json!({"name": "Ada", "email": "ada@example.com"}))
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let execution = api
+        .wait_finished(accepted["execution_id"].as_str().unwrap())
+        .await;
+    assert_eq!(execution["status"], "completed", "{execution}");
+    let calls = crm.received_requests().await.unwrap();
+    assert_eq!(calls.len(), 1);
+    let lead: Value = serde_json::from_slice(&calls[0].body).unwrap();
+    assert_eq!(lead["email"], "ada@example.com");
+    assert_eq!(lead["source"], "website", "the parameter's default");
 }

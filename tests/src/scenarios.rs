@@ -255,6 +255,8 @@ pub async fn docs_are_served(base: &str) {
         "/api/v1/executions/{id}",
         "/api/v1/chat",
         "/api/v1/chatbots/{id}/faqs",
+        "/api/v1/templates/{id}/instantiate",
+        "/api/v1/audit-log",
     ] {
         assert!(
             doc["paths"].get(p).is_some(),

@@ -133,11 +133,12 @@ async fn an_angry_customer_starts_the_escalation_workflow_across_processes() {
     api.sign_up("mia@example.com").await;
     let bot = conversation::conversation_journey(&api).await;
     conversation::chatbots_are_private(&api.base, &bot).await;
+    conversation::a_template_runs(&api).await;
     cluster.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jobs_queued_while_the_executor_is_down_complete_exactly_once() {
+async fn jobs_queued_while_the_executor_is_down_complete_exactly_once_with_their_own_version() {
     let mut cluster = Cluster::start().await;
     let mut api = Api::new(cluster.gateway.base_url());
     api.sign_up("grace@example.com").await;
@@ -151,6 +152,18 @@ async fn jobs_queued_while_the_executor_is_down_complete_exactly_once() {
     }
     // Nothing ran: the jobs wait in RabbitMQ.
     assert!(customers.received_requests().await.unwrap().is_empty());
+    // A new version saved while they wait does not change what they run.
+    let (status, v2) = api
+        .put(
+            &format!("/api/v1/workflows/{workflow_id}"),
+            &serde_json::json!({"flow_definition": {
+                "nodes": [{"id": "hook", "type": "trigger.webhook", "position": {"x": 0, "y": 0},
+                           "data": {"label": "Webhook", "config": {}}}],
+                "edges": []}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v2}");
+    assert_eq!(v2["version"], 2);
     cluster.executor.restart().await;
 
     for id in &ids {

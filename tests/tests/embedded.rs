@@ -38,6 +38,7 @@ async fn webhook_workflow_runs_end_to_end_in_one_process() {
     scenarios::docs_are_served(&api.base).await;
     let bot = conversation::conversation_journey(&api).await;
     conversation::chatbots_are_private(&api.base, &bot).await;
+    conversation::a_template_runs(&api).await;
     for slice in ["identity", "registry", "chat", "executions"] {
         assert!(
             dir.join(format!("{slice}.db")).exists(),

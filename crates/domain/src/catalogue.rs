@@ -19,6 +19,8 @@ pub struct NodeTypeSpec {
     /// Output handles; empty means the single default output.
     /// `condition.switch` lists only `default`: its other handles are its cases.
     pub handles: Vec<&'static str>,
+    /// A config the schema accepts, to start from in an editor.
+    pub example: Value,
 }
 
 /// The whole catalogue, built once.
@@ -34,9 +36,10 @@ pub fn node_type(type_name: &str) -> Option<&'static NodeTypeSpec> {
 /// Node types whose runtime ships today. The others are part of the
 /// designed catalogue but need services (AI, schedules, images) that are not
 /// built yet: the registry refuses them on save and the palette hides them.
-pub const AVAILABLE: [&str; 15] = [
+pub const AVAILABLE: [&str; 16] = [
     "trigger.webhook",
     "trigger.manual",
+    "trigger.schedule",
     "trigger.event",
     "trigger.conversation_started",
     "trigger.message_received",
@@ -152,6 +155,53 @@ fn spec(
         description,
         config_schema: schema,
         handles,
+        example: example_config(type_name),
+    }
+}
+
+/// A realistic config of each node type (checked against its schema by the tests).
+fn example_config(type_name: &str) -> Value {
+    match type_name {
+        "trigger.webhook" => json!({
+            "hmac_secret": "a-long-shared-secret",
+            "signature_header": "X-Signature",
+            "idempotency_header": "X-Delivery-Id",
+            "dedupe_window_seconds": 3600
+        }),
+        "trigger.schedule" => json!({"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}),
+        "trigger.event" => {
+            json!({"event_type": "custom.order_paid", "filter": "{{ event.data.total > 100 }}"})
+        }
+        "trigger.conversation_started" => json!({"debounce_seconds": 3600}),
+        "trigger.message_received" => json!({"contains": "refund"}),
+        "trigger.sentiment" => {
+            json!({"threshold": -0.5, "direction": "below", "debounce_seconds": 600})
+        }
+        "trigger.intent_detected" => json!({"intent": "book_service", "min_confidence": 0.5}),
+        "action.http_request" => json!({
+            "method": "POST",
+            "url": "https://api.example.com/customers/lookup",
+            "headers": {"Authorization": "Bearer {{ trigger.data.token }}"},
+            "body": {"email": "{{ trigger.data.user_email }}"},
+            "timeout_ms": 10000,
+            "retry": {"max_attempts": 3, "backoff": "exponential", "delay_ms": 500, "jitter": true}
+        }),
+        "action.set" => json!({"values": {"email": "{{ trigger.data.user_email }}", "vip": true}}),
+        "condition.if" => json!({"condition": "{{ steps.lookup.output.status == 200 }}"}),
+        "condition.switch" => json!({"cases": [
+            {"handle": "gold", "condition": "{{ steps.lookup.output.body.tier == 'gold' }}"},
+            {"handle": "silver", "condition": "{{ steps.lookup.output.body.tier == 'silver' }}"}
+        ]}),
+        "action.delay" => json!({"duration_ms": 60000}),
+        "action.send_message" => {
+            json!({"text": "Thanks {{ trigger.data.user_email }}, a person will call you shortly."})
+        }
+        "action.tag_conversation" => json!({"tag": "escalate"}),
+        "action.ai_text" => json!({
+            "prompt": "Summarise this message in one sentence: {{ trigger.data.text }}",
+            "schema": {"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"]}
+        }),
+        _ => json!({}),
     }
 }
 
@@ -196,7 +246,15 @@ fn build() -> Vec<NodeTypeSpec> {
             "Webhook",
             "Starts when an HTTP request reaches the workflow's webhook URL. Data: {body, headers, query}.",
             config_schema(
-                json!({"hmac_secret": non_empty_string(), "signature_header": non_empty_string()}),
+                json!({
+                    "hmac_secret": non_empty_string(),
+                    "signature_header": non_empty_string(),
+                    "idempotency_header": {"type": "string", "minLength": 1, "default": "Idempotency-Key",
+                        "description": "A delivery repeating this header's value within the window answers with the first delivery's execution."},
+                    "dedupe_payload": {"type": "boolean", "default": false,
+                        "description": "Also treat a delivery without the header whose body is byte-identical to an earlier one as a repeat."},
+                    "dedupe_window_seconds": {"type": "integer", "minimum": 1, "maximum": 604_800, "default": 86_400}
+                }),
                 &[],
             ),
             vec![],
@@ -386,6 +444,36 @@ fn build() -> Vec<NodeTypeSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Walks the catalogue: every schema accepts its type's example and
+    /// rejects a broken config (an unknown key; each required field missing;
+    /// a config that is not an object).
+    #[test]
+    fn every_schema_accepts_its_example_and_rejects_broken_configs() {
+        for spec in catalogue() {
+            let t = spec.type_name;
+            assert!(accepts(t, spec.example.clone()), "{t} refuses its example");
+            let mut unknown = spec.example.clone();
+            unknown["no_such_field"] = json!(1);
+            assert!(!accepts(t, unknown), "{t} accepts an unknown key");
+            assert!(!accepts(t, json!("not an object")), "{t} accepts a string");
+            let required = spec.config_schema["required"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for field in required {
+                let mut missing = spec.example.clone();
+                missing
+                    .as_object_mut()
+                    .unwrap()
+                    .remove(field.as_str().unwrap());
+                assert!(!accepts(t, missing), "{t} accepts a config without {field}");
+            }
+            let mut bad_policy = spec.example.clone();
+            bad_policy["on_error"] = json!("explode");
+            assert!(!accepts(t, bad_policy), "{t} accepts on_error: explode");
+        }
+    }
 
     #[test]
     fn every_schema_compiles_and_allows_policy_keys() {

@@ -89,6 +89,9 @@ executor_url = "http://127.0.0.1:8082"
 chat_url = "http://127.0.0.1:8083"
 public_url = "http://127.0.0.1:8080"
 
+[registry]
+scheduler_tick_ms = 1000
+
 [executor]
 allow_networks = ""
 concurrency = 32

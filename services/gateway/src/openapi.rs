@@ -1,6 +1,7 @@
 //! The merged OpenAPI document: the gateway's own paths plus every service's.
 
 use actix_web::{HttpResponse, web};
+use serde_json::{Value, json};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
@@ -34,10 +35,12 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Fetches each service's document and merges it into the gateway's. A
+/// Fetches each service's document and merges it into the gateway's:
+/// paths, component schemas and tags. The merge works on the JSON itself, so
+/// no schema construct of a service can make its document unreadable here. A
 /// service that is down leaves its paths out rather than failing the page.
-pub async fn merged(upstreams: &Upstreams) -> utoipa::openapi::OpenApi {
-    let mut doc = GatewayDoc::openapi();
+pub async fn merged(upstreams: &Upstreams) -> Value {
+    let mut doc = serde_json::to_value(GatewayDoc::openapi()).unwrap_or_else(|_| json!({}));
     for base in [&upstreams.registry, &upstreams.chat, &upstreams.executor] {
         let url = format!("{base}/api/openapi.json");
         let fetched = async {
@@ -47,18 +50,88 @@ pub async fn merged(upstreams: &Upstreams) -> utoipa::openapi::OpenApi {
                 .send()
                 .await?
                 .error_for_status()?
-                .json::<utoipa::openapi::OpenApi>()
+                .json::<Value>()
                 .await
         }
         .await;
         match fetched {
-            Ok(other) => doc.merge(other),
+            Ok(other) => merge_into(&mut doc, &other),
             Err(e) => tracing::warn!(error = %e, url, "service OpenAPI document unavailable"),
         }
     }
     doc
 }
 
+/// Adds `other`'s paths, component schemas and tags to `doc`.
+fn merge_into(doc: &mut Value, other: &Value) {
+    for section in ["paths"] {
+        if let Some(entries) = other.get(section).and_then(Value::as_object) {
+            let target = &mut doc[section];
+            if !target.is_object() {
+                *target = json!({});
+            }
+            if let Some(target) = target.as_object_mut() {
+                target.extend(entries.clone());
+            }
+        }
+    }
+    if let Some(schemas) = other
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+    {
+        if !doc["components"]["schemas"].is_object() {
+            doc["components"]["schemas"] = json!({});
+        }
+        if let Some(target) = doc["components"]["schemas"].as_object_mut() {
+            target.extend(schemas.clone());
+        }
+    }
+    if let Some(tags) = other.get("tags").and_then(Value::as_array) {
+        if !doc["tags"].is_array() {
+            doc["tags"] = json!([]);
+        }
+        if let Some(target) = doc["tags"].as_array_mut() {
+            for tag in tags {
+                if !target.iter().any(|t| t["name"] == tag["name"]) {
+                    target.push(tag.clone());
+                }
+            }
+        }
+    }
+}
+
 pub async fn serve(upstreams: web::Data<Upstreams>) -> HttpResponse {
     HttpResponse::Ok().json(merged(&upstreams).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_paths_schemas_and_tags_of_any_shape() {
+        let mut doc = serde_json::to_value(GatewayDoc::openapi()).unwrap();
+        let other = json!({
+            "openapi": "3.1.0",
+            "paths": {"/api/v1/templates": {"get": {"responses": {}}}},
+            "components": {"schemas": {"ParamSpec": {"properties": {"default": {"description": "any value"}}}}},
+            "tags": [{"name": "templates"}, {"name": "identity"}]
+        });
+        merge_into(&mut doc, &other);
+        assert!(doc["paths"]["/api/v1/templates"].is_object());
+        assert!(
+            doc["paths"]["/api/v1/auth/token"].is_object(),
+            "own paths kept"
+        );
+        assert!(doc["components"]["schemas"]["ParamSpec"].is_object());
+        assert!(doc["components"]["schemas"]["TokenResponse"].is_object());
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        let tags: Vec<&str> = doc["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(tags, ["identity", "templates"]);
+    }
 }

@@ -31,8 +31,9 @@ impl Upstreams {
 
     /// The base URL of the service owning `path`, if any.
     pub fn owner_of(&self, path: &str) -> Option<&str> {
-        const REGISTRY: [&str; 4] = [
+        const REGISTRY: [&str; 5] = [
             "/api/v1/workflows",
+            "/api/v1/audit-log",
             "/api/v1/node-types",
             "/api/v1/templates",
             "/hooks/",

@@ -8,11 +8,12 @@ use echoflow_contracts::{
     ExecutionJob, JOB_ROUTING_KEY, Message, PROTOBUF_CONTENT_TYPE, TriggerEvent,
 };
 use echoflow_service_kit::auth::INTERNAL_TOKEN_HEADER;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 use uuid::Uuid;
 
+use crate::store::deliveries::{self, Delivery};
 use crate::store::{versions::CurrentPlan, workflows};
 
 /// What submitting jobs needs.
@@ -62,6 +63,43 @@ impl JobSubmitter {
         Ok(execution_id)
     }
 
+    /// Queues one run unless a delivery with the same `dedupe_key` was
+    /// accepted for this workflow within `window`; then answers with that
+    /// delivery's execution and queues nothing. The key and the job commit
+    /// together.
+    pub async fn submit_once(
+        &self,
+        workflow: &workflows::Model,
+        version: &CurrentPlan,
+        trigger: TriggerEvent,
+        dedupe_key: &str,
+        window: chrono::Duration,
+    ) -> Result<Submitted, sea_orm::DbErr> {
+        let job = build_job(workflow, version, trigger);
+        let execution_id = Uuid::parse_str(&job.execution_id)
+            .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
+        let txn = self.db.begin().await?;
+        let delivery = deliveries::claim(
+            &txn,
+            workflow.id,
+            dedupe_key,
+            execution_id,
+            Utc::now(),
+            window,
+        )
+        .await?;
+        if let Delivery::Repeat(original) = delivery {
+            txn.rollback().await?;
+            return Ok(Submitted::Repeat(original));
+        }
+        let body = job.encode_to_vec();
+        enqueue(&txn, &job.execution_id, body.clone()).await?;
+        txn.commit().await?;
+        self.relay.notify();
+        self.announce(body).await;
+        Ok(Submitted::New(execution_id))
+    }
+
     /// Tells the executor about the queued execution. Best effort: when the
     /// executor is down the job still waits, durably, in the outbox or queue.
     async fn announce(&self, body: Vec<u8>) {
@@ -81,6 +119,14 @@ impl JobSubmitter {
             }
         }
     }
+}
+
+/// What [`JobSubmitter::submit_once`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitted {
+    New(Uuid),
+    /// A repeated delivery: the execution the first one started.
+    Repeat(Uuid),
 }
 
 /// An ExecutionJob for one run of `version`.

@@ -3,19 +3,25 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use crate::routes::{execute, hooks, node_types, versions, workflows};
+use crate::routes::{audit, execute, hooks, node_types, templates, versions, workflows};
+use crate::templates::{Category, ParamSpec, ParamType};
 
 #[derive(OpenApi)]
 #[openapi(
     paths(workflows::create, workflows::list, workflows::get, workflows::update, workflows::delete,
           execute::execute, hooks::receive, node_types::list,
           versions::list, versions::get, versions::rollback, versions::copy, versions::diff,
-          versions::rotate_webhook),
+          versions::rotate_webhook, audit::list,
+          templates::list, templates::get, templates::instantiate),
     components(schemas(workflows::CreateWorkflow, workflows::UpdateWorkflow, workflows::WorkflowResponse,
                        workflows::WorkflowList, execute::ExecuteRequest, execute::Accepted,
                        versions::VersionSummary, versions::VersionList, versions::VersionDetail,
-                       versions::RollbackRequest, versions::CopyRequest, versions::Changes, versions::VersionDiff)),
-    tags((name = "workflows", description = "workflows, versions, webhooks and the node catalogue"))
+                       versions::RollbackRequest, versions::CopyRequest, versions::Changes, versions::VersionDiff,
+                       audit::AuditEntry, audit::AuditList,
+                       templates::TemplateSummary, templates::TemplateList, templates::TemplateDetail,
+                       templates::InstantiateTemplate, ParamSpec, ParamType, Category)),
+    tags((name = "workflows", description = "workflows, versions, webhooks and the node catalogue"),
+         (name = "templates", description = "the template library, instantiated into workflows"))
 )]
 pub struct RegistryDoc;
 

@@ -14,6 +14,14 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub telemetry: TelemetrySettings,
     pub services: ServicesSettings,
+    pub registry: RegistrySettings,
+}
+
+/// `[registry]`: the registry's own knobs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RegistrySettings {
+    /// How often each replica's scheduler looks for due schedules.
+    pub scheduler_tick_ms: u64,
 }
 
 impl Settings {

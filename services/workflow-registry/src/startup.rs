@@ -1,4 +1,5 @@
-//! Builds and runs workflow-registry: HTTP API, trigger-event consumer, outbox relay.
+//! Builds and runs workflow-registry: HTTP API, trigger-event consumer,
+//! scheduler, outbox relay.
 
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use echoflow_bus::{SharedBus, outbox::OutboxRelay, topology::REGISTRY_TRIGGER_EVENTS};
@@ -11,7 +12,8 @@ use tracing_actix_web::TracingLogger;
 use crate::chatbots::ChatbotDirectory;
 use crate::consumers::trigger_events::TriggerEventConsumer;
 use crate::jobs::JobSubmitter;
-use crate::routes::{PublicUrl, execute, hooks, node_types, versions, workflows};
+use crate::routes::{PublicUrl, audit, execute, hooks, node_types, templates, versions, workflows};
+use crate::scheduler::Scheduler;
 use crate::settings::Settings;
 
 pub const SERVICE: &str = "workflow-registry";
@@ -22,6 +24,7 @@ pub struct Application {
     db: sea_orm::DatabaseConnection,
     bus: SharedBus,
     prefetch: u16,
+    scheduler_tick: std::time::Duration,
     stop_background: CancellationToken,
     relay: echoflow_bus::outbox::OutboxHandle,
 }
@@ -35,6 +38,7 @@ impl Application {
         )
         .await?;
         Slice::Registry.migrate(&db).await?;
+        crate::store::templates::seed(&db, &crate::templates::library::load()?).await?;
         let stop_background = CancellationToken::new();
         let relay = OutboxRelay::spawn(db.clone(), bus.clone(), stop_background.clone());
         let listener =
@@ -94,7 +98,14 @@ impl Application {
                             "/workflows/{id}/webhook/rotate",
                             web::post().to(versions::rotate_webhook),
                         )
-                        .route("/node-types", web::get().to(node_types::list)),
+                        .route("/audit-log", web::get().to(audit::list))
+                        .route("/node-types", web::get().to(node_types::list))
+                        .route("/templates", web::get().to(templates::list))
+                        .route("/templates/{id}", web::get().to(templates::get))
+                        .route(
+                            "/templates/{id}/instantiate",
+                            web::post().to(templates::instantiate),
+                        ),
                 )
                 .route("/hooks/{token}", web::post().to(hooks::receive))
                 .route("/api/openapi.json", web::get().to(crate::openapi::serve))
@@ -111,6 +122,7 @@ impl Application {
             db,
             bus,
             prefetch: settings.bus.prefetch,
+            scheduler_tick: std::time::Duration::from_millis(settings.registry.scheduler_tick_ms),
             stop_background,
             relay,
         })
@@ -120,8 +132,9 @@ impl Application {
         self.port
     }
 
-    /// Serves HTTP and consumes trigger events until `shutdown`; then stops
-    /// both, lets in-flight work finish, and stops the relay last.
+    /// Serves HTTP, consumes trigger events and fires schedules until
+    /// `shutdown`; then stops them, lets in-flight work finish, and stops the
+    /// relay last.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let consumer = Arc::new(TriggerEventConsumer {
             db: self.db.clone(),
@@ -134,14 +147,18 @@ impl Application {
             bus.consume(REGISTRY_TRIGGER_EVENTS, prefetch, consumer, consumer_stop)
                 .await
         });
+        let scheduler = Scheduler::new(self.db.clone(), self.relay.clone(), self.scheduler_tick);
+        let scheduling = tokio::spawn(scheduler.run(shutdown.clone()));
         let served =
             echoflow_service_kit::http::run_until_stopped(self.server, shutdown.clone()).await;
         shutdown.cancel();
         let consumed = consuming.await;
+        let scheduled = scheduling.await;
         self.stop_background.cancel();
         self.relay.stopped().await;
         served?;
         consumed??;
+        scheduled?;
         Ok(())
     }
 }

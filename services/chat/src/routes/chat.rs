@@ -204,11 +204,22 @@ pub async fn chat(
     let bot_settings = ChatbotSettings::from_stored(&bot.settings);
 
     let existing = match body.session_id {
-        Some(id) => Some(
-            sessions::find_in_chatbot(db.get_ref(), id, bot.id)
+        Some(id) => {
+            let session = sessions::find_in_chatbot(db.get_ref(), id, bot.id)
                 .await?
-                .ok_or_else(|| ApiError::not_found("conversation"))?,
-        ),
+                .ok_or_else(|| ApiError::not_found("conversation"))?;
+            // A conversation belongs to one end user: another email may not continue it.
+            if let (Some(own), Some(given)) = (&session.user_email, &email)
+                && own != given
+            {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    "this conversation belongs to another user_email",
+                )
+                .with_details(json!({"path": "user_email"})));
+            }
+            Some(session)
+        }
         None => match &email {
             Some(e) => {
                 let since = Utc::now() - Duration::seconds(settings.session_idle_secs);
@@ -329,18 +340,34 @@ async fn store_turn(
             s.id
         }
         None => {
-            sessions::ActiveModel {
+            let welcome = turn.bot.welcome_message.as_ref();
+            let session_id = sessions::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 chatbot_id: Set(turn.bot.id),
                 external_user_id: Set(user.as_ref().map(|u| u.id)),
                 user_email: Set(turn.email.clone()),
-                message_count: Set(2),
+                message_count: Set(if welcome.is_some() { 3 } else { 2 }),
                 started_at: Set(now),
                 last_message_at: Set(now),
             }
             .insert(&txn)
             .await?
-            .id
+            .id;
+            // The welcome the widget showed opens the history (and the memory).
+            if let Some(text) = welcome {
+                insert_message(
+                    &txn,
+                    assistant_message(
+                        session_id,
+                        turn.bot.id,
+                        text,
+                        "welcome",
+                        now - Duration::milliseconds(1),
+                    ),
+                )
+                .await?;
+            }
+            session_id
         }
     };
     let message_id = Uuid::now_v7();
@@ -362,27 +389,17 @@ async fn store_turn(
         },
     )
     .await?;
-    let reply_id = Uuid::now_v7();
-    insert_message(
-        &txn,
-        messages::Model {
-            id: reply_id,
-            session_id,
-            chatbot_id: turn.bot.id,
-            role: messages::ROLE_ASSISTANT.into(),
-            content: turn.reply.text.clone(),
-            source: turn.reply.source.as_str().into(),
-            sentiment_score: None,
-            sentiment_label: None,
-            intent: None,
-            intent_confidence: None,
-            idempotency_key: None,
-            // A millisecond later, so the reply sorts after the message
-            // even where timestamps are stored with millisecond precision.
-            created_at: now + Duration::milliseconds(1),
-        },
-    )
-    .await?;
+    // A millisecond later, so the reply sorts after the message even where
+    // timestamps are stored with millisecond precision.
+    let reply = assistant_message(
+        session_id,
+        turn.bot.id,
+        &turn.reply.text,
+        turn.reply.source.as_str(),
+        now + Duration::milliseconds(1),
+    );
+    let reply_id = reply.id;
+    insert_message(&txn, reply).await?;
     emit_events(&txn, turn, session_id, message_id, existing.is_none()).await?;
     txn.commit().await?;
     Ok(StoredTurn {
@@ -390,6 +407,30 @@ async fn store_turn(
         message_id,
         reply_id,
     })
+}
+
+/// An assistant message (no sentiment, no intent).
+pub fn assistant_message(
+    session_id: Uuid,
+    chatbot_id: Uuid,
+    text: &str,
+    source: &str,
+    created_at: chrono::DateTime<Utc>,
+) -> messages::Model {
+    messages::Model {
+        id: Uuid::now_v7(),
+        session_id,
+        chatbot_id,
+        role: messages::ROLE_ASSISTANT.into(),
+        content: text.to_string(),
+        source: source.to_string(),
+        sentiment_score: None,
+        sentiment_label: None,
+        intent: None,
+        intent_confidence: None,
+        idempotency_key: None,
+        created_at,
+    }
 }
 
 pub async fn insert_message<C: ConnectionTrait>(

@@ -179,11 +179,11 @@ pub async fn update(
     let body = body.into_inner();
     let current = owned(&db, *id, &user).await?;
     let name = optional_text("name", body.name.as_deref(), NAME_MAX)?;
-    let welcome = optional_text(
-        "welcome_message",
-        body.welcome_message.as_deref(),
-        WELCOME_MAX,
-    )?;
+    // An empty welcome message removes it.
+    let welcome = match body.welcome_message.as_deref().map(str::trim) {
+        Some("") => Some(None),
+        other => optional_text("welcome_message", other, WELCOME_MAX)?.map(Some),
+    };
     let settings = match &body.settings {
         Some(patch) => Some(
             ChatbotSettings::from_stored(&current.settings)
@@ -197,7 +197,7 @@ pub async fn update(
         active.name = Set(name);
     }
     if let Some(welcome) = welcome {
-        active.welcome_message = Set(Some(welcome));
+        active.welcome_message = Set(welcome);
     }
     if let Some(settings) = settings {
         active.settings = Set(settings.to_json());

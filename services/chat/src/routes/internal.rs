@@ -168,10 +168,19 @@ pub async fn tag(
         return Err(invalid("tag", "must not hold control characters"));
     }
     let session = session_of(&db, *id, body.chatbot_id).await?;
+    // Only a message of this conversation may carry the tag.
+    let message_id = match body.message_id {
+        Some(m) => messages::Entity::find_by_id(m)
+            .filter(messages::Column::SessionId.eq(session.id))
+            .one(db.get_ref())
+            .await?
+            .map(|found| found.id),
+        None => None,
+    };
     tags::Entity::insert(tags::ActiveModel {
         session_id: Set(session.id),
         tag: Set(tag),
-        message_id: Set(body.message_id),
+        message_id: Set(message_id),
         created_at: Set(Utc::now()),
     })
     .on_conflict(

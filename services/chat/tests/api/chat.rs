@@ -240,17 +240,20 @@ async fn a_conversation_continues_by_session_id_with_the_welcome_only_at_its_sta
     assert_eq!(third["new_session"], true);
     assert_ne!(third["session_id"], session);
 
+    // The welcome the widget showed opens the history, once.
     let history = app.messages(session).await;
-    assert_eq!(history["total"], 4);
-    let contents: Vec<&str> = history["items"]
-        .as_array()
-        .unwrap()
+    assert_eq!(history["total"], 5);
+    let items = history["items"].as_array().unwrap();
+    let contents: Vec<&str> = items
         .iter()
         .map(|m| m["content"].as_str().unwrap())
         .collect();
-    assert_eq!(contents[0], "Hello there");
-    assert_eq!(contents[2], SATURDAY);
-    assert_eq!(contents[3], HOURS_ANSWER);
+    assert_eq!(contents[0], "Hi! Ask me anything.");
+    assert_eq!(items[0]["source"], "welcome");
+    assert_eq!(items[0]["role"], "assistant");
+    assert_eq!(contents[1], "Hello there");
+    assert_eq!(contents[3], SATURDAY);
+    assert_eq!(contents[4], HOURS_ANSWER);
     let list = app.conversations(&bot, "").await;
     assert_eq!(list["total"], 2);
 }
@@ -358,4 +361,37 @@ async fn concurrent_messages_are_all_answered_and_stored() {
         .map(|c| c["message_count"].as_i64().unwrap())
         .sum();
     assert_eq!(stored, 2 * 4, "{new_user}");
+}
+
+#[tokio::test]
+async fn another_email_may_not_continue_a_conversation() {
+    let app = spawn_app().await;
+    let bot = app.faq_bot().await;
+    let first = app
+        .say_with(
+            &bot,
+            json!({"message": "Hello", "user_email": "ann@example.com"}),
+        )
+        .await;
+    let session = first["session_id"].as_str().unwrap();
+    let (status, body) = app
+        .chat(
+            Some(&bot.api_key),
+            &json!({"chatbot_id": bot.id, "message": "Hi, it's me", "session_id": session,
+                    "user_email": "mallory@example.com"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_error(&body, "CONFLICT");
+    let history = app.messages(session).await;
+    assert_eq!(history["total"], 2, "nothing stored: {history}");
+    // The same email, in any case, continues it.
+    let (status, body) = app
+        .chat(
+            Some(&bot.api_key),
+            &json!({"chatbot_id": bot.id, "message": "Still me", "session_id": session,
+                    "user_email": "ANN@example.com"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
 }

@@ -1,6 +1,6 @@
 //! Run with: cargo test -p echoflow-chat --test api
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{Chatbot, HOURS_ANSWER, assert_error, assert_invalid, spawn_app};
 
@@ -229,6 +229,12 @@ async fn update_merges_settings_and_keeps_what_it_does_not_name() {
     assert_eq!(updated["name"], "Bot");
     assert_eq!(updated["welcome_message"], "Hello");
     assert!(updated.get("api_key").is_none(), "{updated}");
+    // An empty welcome message removes it.
+    let (status, cleared) = app
+        .put_as(&app.token, &path, &json!({"welcome_message": "  "}))
+        .await;
+    assert_eq!(status, 200, "{cleared}");
+    assert_eq!(cleared["welcome_message"], Value::Null);
 
     // A null goes back to the default; a name-only update leaves settings alone.
     let (_, updated) = app

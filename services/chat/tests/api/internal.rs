@@ -208,6 +208,31 @@ async fn tagging_is_idempotent_and_shows_in_the_history() {
     assert_eq!(items[1]["tags"], json!([]));
     let list = app.conversations(&bot, "").await;
     assert_eq!(list["items"][0]["tags"], json!(["escalate", "vip"]));
+
+    // A message of another conversation does not carry this conversation's tag.
+    let elsewhere = app.say(&bot, "Hello again").await;
+    let foreign_message = elsewhere["message_id"].as_str().unwrap();
+    let (status, _) = app
+        .internal_post(
+            TOKEN,
+            &path,
+            &json!({"chatbot_id": bot.id, "tag": "misplaced", "message_id": foreign_message}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let history = app.messages(session).await;
+    assert_eq!(history["tags"], json!(["escalate", "vip", "misplaced"]));
+    let other = app
+        .messages(elsewhere["session_id"].as_str().unwrap())
+        .await;
+    assert!(
+        other["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["tags"] == json!([])),
+        "{other}"
+    );
 }
 
 #[tokio::test]

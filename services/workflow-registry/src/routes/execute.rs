@@ -21,6 +21,19 @@ pub struct ExecuteRequest {
 #[derive(Serialize, ToSchema)]
 pub struct Accepted {
     pub execution_id: Uuid,
+    /// True when this webhook delivery repeats one already accepted: the
+    /// execution is the one the first delivery started, and nothing new runs.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}
+
+impl Accepted {
+    pub fn new(execution_id: Uuid) -> Self {
+        Self {
+            execution_id,
+            duplicate: false,
+        }
+    }
 }
 
 /// Run the workflow's current version now, with `input` as the trigger data.
@@ -49,5 +62,5 @@ pub async fn execute(
         input,
     );
     let execution_id = jobs.submit(&wf, &version, event).await?;
-    Ok(HttpResponse::Accepted().json(Accepted { execution_id }))
+    Ok(HttpResponse::Accepted().json(Accepted::new(execution_id)))
 }

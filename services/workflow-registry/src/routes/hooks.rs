@@ -7,7 +7,7 @@ use echoflow_service_kit::{ApiError, ErrorCode};
 use serde_json::{Map, Value, json};
 
 use super::execute::Accepted;
-use crate::jobs::{JobSubmitter, local_event};
+use crate::jobs::{JobSubmitter, Submitted, local_event};
 use crate::store::{versions::CurrentPlan, webhooks};
 
 /// Headers never passed on to a workflow.
@@ -46,8 +46,72 @@ pub async fn receive(
         "query": query(&req),
     });
     let event = local_event(EVENT_TYPE_WEBHOOK, format!("/hooks/{}", wf.id), &wf, data);
-    let execution_id = jobs.submit(&wf, &version, event).await?;
-    Ok(HttpResponse::Accepted().json(Accepted { execution_id }))
+    let Some((key, window)) = dedupe_key(&version, &req, &body)? else {
+        let execution_id = jobs.submit(&wf, &version, event).await?;
+        return Ok(HttpResponse::Accepted().json(Accepted::new(execution_id)));
+    };
+    match jobs.submit_once(&wf, &version, event, &key, window).await? {
+        Submitted::New(execution_id) => {
+            Ok(HttpResponse::Accepted().json(Accepted::new(execution_id)))
+        }
+        Submitted::Repeat(execution_id) => Ok(HttpResponse::Accepted()
+            .insert_header((DUPLICATE_HEADER, "true"))
+            .json(Accepted {
+                execution_id,
+                duplicate: true,
+            })),
+    }
+}
+
+/// Set on the answer to a repeated delivery.
+const DUPLICATE_HEADER: &str = "x-echoflow-duplicate";
+const DEFAULT_IDEMPOTENCY_HEADER: &str = "idempotency-key";
+const DEFAULT_DEDUPE_WINDOW_SECS: i64 = 86_400;
+const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+/// The delivery's deduplication key and window: its idempotency header
+/// (`Idempotency-Key` unless the trigger names another), else, when the
+/// trigger sets `dedupe_payload`, the SHA-256 of its body. None: every
+/// delivery runs.
+fn dedupe_key(
+    version: &CurrentPlan,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<Option<(String, chrono::Duration)>, ApiError> {
+    use sha2::Digest;
+    let config = &version.plan["trigger"]["config"];
+    let header = config
+        .get("idempotency_header")
+        .and_then(Value::as_str)
+        .unwrap_or(DEFAULT_IDEMPOTENCY_HEADER);
+    let window = chrono::Duration::seconds(
+        config
+            .get("dedupe_window_seconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(DEFAULT_DEDUPE_WINDOW_SECS),
+    );
+    let given = req
+        .headers()
+        .get(header)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    if let Some(key) = given {
+        if key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS {
+            return Err(ApiError::validation(
+                format!(
+                    "the {header} header is longer than {MAX_IDEMPOTENCY_KEY_CHARS} characters"
+                ),
+                json!({"header": header}),
+            ));
+        }
+        return Ok(Some((format!("header:{key}"), window)));
+    }
+    if config.get("dedupe_payload").and_then(Value::as_bool) == Some(true) {
+        let digest = hex::encode(sha2::Sha256::digest(body));
+        return Ok(Some((format!("payload:{digest}"), window)));
+    }
+    Ok(None)
 }
 
 /// A raw body that could not be read, in the API's error body (actix's own

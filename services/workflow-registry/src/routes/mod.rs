@@ -1,8 +1,10 @@
 //! The registry's public routes.
 
+pub mod audit;
 pub mod execute;
 pub mod hooks;
 pub mod node_types;
+pub mod templates;
 pub mod versions;
 pub mod workflows;
 

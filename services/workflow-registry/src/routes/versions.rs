@@ -8,16 +8,16 @@ use sea_orm::{
     TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::PublicUrl;
 use super::workflows::{
-    CompiledDefinition, NewWorkflow, check_name, commit_new_version, insert_workflow, respond,
+    CompiledDefinition, NewWorkflow, check_name, commit_new_version_as, insert_workflow_as, respond,
 };
 use crate::chatbots::ChatbotDirectory;
-use crate::store::{versions, workflows};
+use crate::store::{audit, versions, workflows};
 
 #[derive(Serialize, ToSchema)]
 pub struct VersionSummary {
@@ -145,7 +145,17 @@ pub async fn rollback(
     // Validated again: the catalogue may have changed since that version.
     let compiled = CompiledDefinition::parse(&old.definition)?;
     let active: workflows::ActiveModel = wf.clone().into();
-    commit_new_version(txn, &wf, active, &compiled, &public).await
+    let details = json!({"restored_version": old.version});
+    commit_new_version_as(
+        txn,
+        &wf,
+        active,
+        &compiled,
+        &public,
+        audit::ROLLED_BACK,
+        details,
+    )
+    .await
 }
 
 /// Copy the workflow's current version into a new workflow (version 1, its
@@ -183,7 +193,16 @@ pub async fn copy(
         // A copy is as active as its original.
         is_active: wf.is_active,
     };
-    insert_workflow(db.get_ref(), new, &compiled, &public).await
+    let details = json!({"copied_from": wf.id, "copied_version": wf.current_version});
+    insert_workflow_as(
+        db.get_ref(),
+        new,
+        &compiled,
+        &public,
+        audit::COPIED,
+        details,
+    )
+    .await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -340,6 +359,15 @@ pub async fn rotate_webhook(
         .exec(&txn)
         .await?;
     let token = webhooks::issue(&txn, wf.id).await?;
+    audit::record(
+        &txn,
+        wf.owner_id,
+        user.id,
+        audit::WEBHOOK_ROTATED,
+        wf.id,
+        json!({}),
+    )
+    .await?;
     let current = versions::find(&txn, wf.id, wf.current_version)
         .await?
         .ok_or_else(|| {

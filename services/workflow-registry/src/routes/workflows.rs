@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::PublicUrl;
 use crate::chatbots::ChatbotDirectory;
-use crate::store::{triggers, versions, webhooks, workflows};
+use crate::store::{audit, schedules, triggers, versions, webhooks, workflows};
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateWorkflow {
@@ -102,6 +102,8 @@ impl CompiledDefinition {
         }
         let plan = echoflow_domain::compile(&definition)
             .map_err(|faults| invalid("flow_definition", faults))?;
+        crate::schedule::check(&definition, &plan)
+            .map_err(|fault| invalid("flow_definition", vec![fault]))?;
         Ok(Self { definition, plan })
     }
 
@@ -202,6 +204,7 @@ pub(crate) async fn save_version<C: sea_orm::ConnectionTrait>(
     }
     .insert(txn)
     .await?;
+    schedules::sync(txn, wf, &compiled.plan).await?;
     let existing = webhooks::for_workflow(txn, wf.id).await?;
     if trigger_type == "trigger.webhook" {
         if let Some(hook) = existing {
@@ -261,6 +264,18 @@ pub(crate) async fn insert_workflow(
     compiled: &CompiledDefinition,
     public: &PublicUrl,
 ) -> Result<HttpResponse, ApiError> {
+    insert_workflow_as(db, new, compiled, public, audit::CREATED, json!({})).await
+}
+
+/// [`insert_workflow`], recorded in the audit log as `action` with `details`.
+pub(crate) async fn insert_workflow_as(
+    db: &DatabaseConnection,
+    new: NewWorkflow,
+    compiled: &CompiledDefinition,
+    public: &PublicUrl,
+    action: &str,
+    details: Value,
+) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
     let txn = db.begin().await?;
     let wf = workflows::ActiveModel {
@@ -277,6 +292,12 @@ pub(crate) async fn insert_workflow(
     .insert(&txn)
     .await?;
     let token = save_version(&txn, &wf, compiled).await?;
+    let mut details = details;
+    details["name"] = json!(wf.name);
+    details["chatbot_id"] = json!(wf.chatbot_id);
+    details["version"] = json!(wf.current_version);
+    details["is_active"] = json!(wf.is_active);
+    audit::record(&txn, wf.owner_id, wf.owner_id, action, wf.id, details).await?;
     txn.commit().await?;
     Ok(HttpResponse::Created().json(respond_saved(&wf, compiled, token, public)?))
 }
@@ -437,14 +458,55 @@ pub async fn update(
 pub(crate) async fn commit_new_version(
     txn: DatabaseTransaction,
     wf: &workflows::Model,
-    mut active: workflows::ActiveModel,
+    active: workflows::ActiveModel,
     compiled: &CompiledDefinition,
     public: &PublicUrl,
 ) -> Result<HttpResponse, ApiError> {
+    commit_new_version_as(txn, wf, active, compiled, public, audit::UPDATED, json!({})).await
+}
+
+/// [`commit_new_version`], recorded in the audit log as `action` with
+/// `details`; a change of `is_active` is recorded as well.
+pub(crate) async fn commit_new_version_as(
+    txn: DatabaseTransaction,
+    wf: &workflows::Model,
+    mut active: workflows::ActiveModel,
+    compiled: &CompiledDefinition,
+    public: &PublicUrl,
+    action: &str,
+    details: Value,
+) -> Result<HttpResponse, ApiError> {
+    let before = wf.clone();
     active.current_version = Set(wf.current_version + 1);
     active.updated_at = Set(Utc::now());
     let wf = active.update(&txn).await?;
     let token = save_version(&txn, &wf, compiled).await?;
+    let mut details = details;
+    details["from_version"] = json!(before.current_version);
+    details["version"] = json!(wf.current_version);
+    for (field, old, new) in [
+        ("name", json!(before.name), json!(wf.name)),
+        ("chatbot_id", json!(before.chatbot_id), json!(wf.chatbot_id)),
+        (
+            "description",
+            json!(before.description),
+            json!(wf.description),
+        ),
+    ] {
+        if old != new {
+            details["changed"][field] = json!({"from": old, "to": new});
+        }
+    }
+    audit::record(&txn, wf.owner_id, wf.owner_id, action, wf.id, details).await?;
+    if before.is_active != wf.is_active {
+        let toggled = if wf.is_active {
+            audit::ACTIVATED
+        } else {
+            audit::DEACTIVATED
+        };
+        let version = json!({"version": wf.current_version});
+        audit::record(&txn, wf.owner_id, wf.owner_id, toggled, wf.id, version).await?;
+    }
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(respond_saved(&wf, compiled, token, public)?))
 }
@@ -485,11 +547,15 @@ pub async fn delete(
         .exec(&txn)
         .await?;
     triggers::Entity::delete_by_id(wf.id).exec(&txn).await?;
+    schedules::Entity::delete_by_id(wf.id).exec(&txn).await?;
     versions::Entity::delete_many()
         .filter(versions::Column::WorkflowId.eq(wf.id))
         .exec(&txn)
         .await?;
     workflows::Entity::delete_by_id(wf.id).exec(&txn).await?;
+    let details =
+        json!({"name": wf.name, "chatbot_id": wf.chatbot_id, "version": wf.current_version});
+    audit::record(&txn, wf.owner_id, user.id, audit::DELETED, wf.id, details).await?;
     txn.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -114,6 +114,11 @@ mod tests {
         );
         assert_eq!(event_type_of("trigger.webhook", &none), None);
         assert_eq!(event_type_of("trigger.manual", &none), None);
+        // The scheduler starts these itself: its `schedule.fired` events must not.
+        assert_eq!(
+            event_type_of("trigger.schedule", &json!({"cron": "* * * * *"})),
+            None
+        );
         assert!(is_conversation_trigger("trigger.sentiment"));
         assert!(!is_conversation_trigger("trigger.event"));
     }

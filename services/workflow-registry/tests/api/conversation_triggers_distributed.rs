@@ -38,12 +38,12 @@ const QUIET: Duration = Duration::from_millis(1500);
 // ---------------------------------------------------------------- databases
 
 /// A fresh PostgreSQL database, dropped on drop.
-struct PgDatabase {
+pub(crate) struct PgDatabase {
     name: String,
 }
 
 impl PgDatabase {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let name = format!("registry_test_{}", Uuid::new_v4().simple());
         let admin = Database::connect(format!("{POSTGRES}/postgres"))
             .await
@@ -57,7 +57,7 @@ impl PgDatabase {
         Self { name }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("{POSTGRES}/{}", self.name)
     }
 }
@@ -252,19 +252,19 @@ fn rabbitmqctl(args: &[&str]) {
 }
 
 /// A fresh RabbitMQ vhost, deleted on drop.
-struct Vhost {
+pub(crate) struct Vhost {
     name: String,
 }
 
 impl Vhost {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let name = format!("registry_test_{}", Uuid::new_v4().simple());
         rabbitmqctl(&["add_vhost", &name]);
         rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]);
         Self { name }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("amqp://guest:guest@127.0.0.1:5672/{}", self.name)
     }
 }

@@ -1,9 +1,11 @@
 //! Run with: cargo test -p echoflow-workflow-registry --test api
 //!
-//! `spawn_app()` starts the real registry on port 0 with a temp SQLite file,
-//! an in-process bus and a wiremock executor that receives announcements,
-//! next to the real chat service (its own temp SQLite file, the same bus),
-//! which owns the chatbots workflows belong to.
+//! `spawn_app()` starts the real registry on port 0 with a fresh PostgreSQL
+//! database, an in-process bus and a wiremock executor that receives
+//! announcements, next to the real chat service (the same database, its own
+//! schema, the same bus), which owns the chatbots workflows belong to.
+//! `spawn_app_on_sqlite()` runs the same on temp SQLite files (the embedded
+//! mode's database).
 //! `TEST_LOG=1` turns logs on.
 
 use std::path::PathBuf;
@@ -16,6 +18,8 @@ use echoflow_bus::{
 use echoflow_contracts::{CLOUDEVENTS_CONTENT_TYPE, ExecutionJob};
 use echoflow_service_kit::JwtKeys;
 use echoflow_workflow_registry::{Application, Settings};
+
+use crate::conversation_triggers_distributed::PgDatabase;
 use reqwest::{Client, RequestBuilder, Response};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -44,48 +48,74 @@ pub struct TestApp {
     pub token: String,
     keys: JwtKeys,
     shutdown: CancellationToken,
-    db_path: PathBuf,
-    chat_db_path: PathBuf,
+    _databases: Databases,
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        for db in [&self.db_path, &self.chat_db_path] {
-            for suffix in ["", "-wal", "-shm"] {
-                let mut path = db.clone().into_os_string();
-                path.push(suffix);
-                let _ = std::fs::remove_file(path);
+/// Where a test app keeps its data; removed when the app is dropped.
+enum Databases {
+    Postgres(PgDatabase),
+    Sqlite(Vec<PathBuf>),
+}
+
+impl Databases {
+    fn urls(&self) -> (String, String) {
+        match self {
+            Databases::Postgres(db) => (db.url(), db.url()),
+            Databases::Sqlite(paths) => {
+                let url = |p: &PathBuf| format!("sqlite://{}?mode=rwc", p.display());
+                (url(&paths[0]), url(&paths[1]))
             }
         }
     }
 }
 
+impl Drop for Databases {
+    fn drop(&mut self) {
+        if let Databases::Sqlite(paths) = self {
+            for db in paths.iter() {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut path = db.clone().into_os_string();
+                    path.push(suffix);
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The registry on a fresh PostgreSQL database.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Databases::Postgres(PgDatabase::new().await)).await
+}
+
+/// The registry on temp SQLite files.
+pub async fn spawn_app_on_sqlite() -> TestApp {
+    let file = |what: &str| {
+        std::env::temp_dir().join(format!(
+            "echoflow-registry-test-{what}-{}.db",
+            Uuid::new_v4().simple()
+        ))
+    };
+    spawn_app_with(Databases::Sqlite(vec![file("registry"), file("chat")])).await
+}
+
+async fn spawn_app_with(databases: Databases) -> TestApp {
     let executor = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/internal/executions"))
         .respond_with(ResponseTemplate::new(202))
         .mount(&executor)
         .await;
-    let db_path = std::env::temp_dir().join(format!(
-        "echoflow-registry-test-{}.db",
-        Uuid::new_v4().simple()
-    ));
-    let url = format!("sqlite://{}?mode=rwc", db_path.display());
+    let (url, chat_url) = databases.urls();
     let bus: SharedBus = Arc::new(InProcessBus::new());
     let shutdown = CancellationToken::new();
-    let chat_db_path = std::env::temp_dir().join(format!(
-        "echoflow-registry-test-chat-{}.db",
-        Uuid::new_v4().simple()
-    ));
-    let chat_address = spawn_chat(
-        format!("sqlite://{}?mode=rwc", chat_db_path.display()),
-        INTERNAL_TOKEN,
-        bus.clone(),
-        shutdown.clone(),
-    )
-    .await;
+    let chat_address = spawn_chat(chat_url, INTERNAL_TOKEN, bus.clone(), shutdown.clone()).await;
     let settings = Settings::load(&[
         ("server.host", "127.0.0.1".into()),
         ("server.port", "0".into()),
@@ -124,8 +154,7 @@ pub async fn spawn_app() -> TestApp {
         token,
         keys,
         shutdown,
-        db_path,
-        chat_db_path,
+        _databases: databases,
     }
 }
 
