@@ -90,7 +90,9 @@ pub fn assert_completed_run(execution: &Value, workflow_id: &str) {
 }
 
 /// Register, sign in, save the workflow, call its webhook, see the run.
-pub async fn webhook_journey(api: &mut Api, email: &str) -> (String, String) {
+/// Returns the workflow id, its webhook path and the fake customer API
+/// (kept alive for later calls).
+pub async fn webhook_journey(api: &mut Api, email: &str) -> (String, String, MockServer) {
     api.sign_up(email).await;
     let (status, me) = api.get("/api/v1/users/me").await;
     assert_eq!(status, 200);
@@ -117,7 +119,7 @@ pub async fn webhook_journey(api: &mut Api, email: &str) -> (String, String) {
     assert_eq!(status, 200);
     assert_eq!(list["total"], 1);
     assert_eq!(list["items"][0]["id"], execution_id.as_str());
-    (workflow_id, hook)
+    (workflow_id, hook, customers)
 }
 
 fn node(id: &str, kind: &str, config: Value) -> Value {

@@ -108,7 +108,8 @@ impl Cluster {
 async fn webhook_workflow_runs_end_to_end_across_processes() {
     let cluster = Cluster::start().await;
     let mut api = Api::new(cluster.gateway.base_url());
-    let (workflow_id, _) = scenarios::webhook_journey(&mut api, "ada@example.com").await;
+    let (workflow_id, _, _customers) =
+        scenarios::webhook_journey(&mut api, "ada@example.com").await;
     let (_, list) = api.get("/api/v1/executions").await;
     let execution_id = list["items"][0]["id"].as_str().unwrap().to_string();
 

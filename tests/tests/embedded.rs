@@ -31,7 +31,8 @@ async fn webhook_workflow_runs_end_to_end_in_one_process() {
     )
     .await;
     let mut api = Api::new(up.base_url());
-    let (workflow_id, hook) = scenarios::webhook_journey(&mut api, "lin@example.com").await;
+    let (workflow_id, hook, _customers) =
+        scenarios::webhook_journey(&mut api, "lin@example.com").await;
     scenarios::invalid_graphs_are_refused(&api).await;
     scenarios::other_users_see_nothing(&api.base, &workflow_id, None).await;
     scenarios::health_endpoints(&api.base).await;

@@ -1,21 +1,26 @@
 //! The bus inside one process (embedded mode): the same topology and semantics as RabbitMQ, in memory.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::message::{dead_letter_headers, run_handler};
+use crate::subscription::deliver;
 use crate::topology::{
     DEAD_LETTER_EXCHANGE, DELIVERY_LIMIT, EXCHANGES, QUEUES, QueueSpec, topic_matches,
 };
 use crate::{
-    Bus, BusError, Delivery, HandleError, MessageHandler, OutgoingMessage, TRANSIENT_RETRY_PAUSE,
-    trace,
+    Bus, BusError, Delivery, HandleError, MessageHandler, OutgoingMessage, Subscription,
+    TRANSIENT_RETRY_PAUSE, trace,
 };
+
+/// How many messages a live subscriber may fall behind before newer ones are dropped for it.
+const SUBSCRIBER_BUFFER: usize = 4096;
 
 /// The in-memory bus. Messages live as long as the bus; nothing is persisted.
 #[derive(Clone)]
@@ -31,6 +36,30 @@ impl std::fmt::Debug for InProcessBus {
 
 struct Inner {
     queues: HashMap<&'static str, Arc<Queue>>,
+    subscribers: Mutex<Vec<Subscriber>>,
+    next_subscriber: AtomicU64,
+}
+
+/// A live subscription: gets a copy of each matching message while it runs, nothing is kept for it.
+struct Subscriber {
+    id: u64,
+    exchange: String,
+    binding_key: String,
+    sender: mpsc::Sender<Delivery>,
+}
+
+/// Removes its subscriber from the bus when the subscription's task ends, however it ends.
+struct Unsubscribe {
+    inner: Arc<Inner>,
+    id: u64,
+}
+
+impl Drop for Unsubscribe {
+    fn drop(&mut self) {
+        self.inner
+            .subscribers()
+            .retain(|subscriber| subscriber.id != self.id);
+    }
 }
 
 struct Queue {
@@ -61,7 +90,11 @@ impl InProcessBus {
             })
             .collect();
         Self {
-            inner: Arc::new(Inner { queues }),
+            inner: Arc::new(Inner {
+                queues,
+                subscribers: Mutex::new(Vec::new()),
+                next_subscriber: AtomicU64::new(0),
+            }),
         }
     }
 }
@@ -118,6 +151,46 @@ impl Bus for InProcessBus {
         Ok(())
     }
 
+    async fn subscribe(
+        &self,
+        exchange: &str,
+        binding_key: &str,
+        handler: Arc<dyn MessageHandler>,
+        shutdown: CancellationToken,
+    ) -> Result<Subscription, BusError> {
+        if !EXCHANGES.contains(&exchange) {
+            return Err(BusError::ExchangeNotFound(exchange.to_owned()));
+        }
+        let (sender, mut receiver) = mpsc::channel(SUBSCRIBER_BUFFER);
+        let id = self.inner.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        self.inner.subscribers().push(Subscriber {
+            id,
+            exchange: exchange.to_owned(),
+            binding_key: binding_key.to_owned(),
+            sender,
+        });
+        let unsubscribe = Unsubscribe {
+            inner: self.inner.clone(),
+            id,
+        };
+        let shutdown = shutdown.child_token();
+        let stopped = shutdown.clone();
+        Ok(Subscription::spawn(shutdown, async move {
+            let _unsubscribe = unsubscribe;
+            loop {
+                let delivery = tokio::select! {
+                    biased;
+                    () = stopped.cancelled() => break,
+                    delivery = receiver.recv() => match delivery {
+                        Some(delivery) => delivery,
+                        None => break,
+                    },
+                };
+                deliver(handler.as_ref(), delivery).await;
+            }
+        }))
+    }
+
     async fn health(&self) -> Result<(), BusError> {
         Ok(())
     }
@@ -141,7 +214,41 @@ impl Inner {
                 deliveries: 0,
             });
         }
+        self.fan_out(exchange, &message);
         Ok(())
+    }
+
+    fn subscribers(&self) -> std::sync::MutexGuard<'_, Vec<Subscriber>> {
+        self.subscribers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands a copy to every live subscriber whose binding matches; one that fell too far behind misses it.
+    fn fan_out(&self, exchange: &str, message: &OutgoingMessage) {
+        let subscribers = self.subscribers();
+        let matching = subscribers.iter().filter(|subscriber| {
+            subscriber.exchange == exchange
+                && topic_matches(&subscriber.binding_key, &message.routing_key)
+        });
+        for subscriber in matching {
+            let delivery = Delivery {
+                message_id: message.message_id.clone(),
+                exchange: exchange.to_owned(),
+                routing_key: message.routing_key.clone(),
+                content_type: message.content_type.clone(),
+                headers: message.headers.clone(),
+                body: message.body.clone(),
+                redelivered: false,
+            };
+            if let Err(mpsc::error::TrySendError::Full(_)) = subscriber.sender.try_send(delivery) {
+                tracing::warn!(
+                    exchange,
+                    message_id = %message.message_id,
+                    "a live subscriber fell behind; message dropped for it"
+                );
+            }
+        }
     }
 }
 

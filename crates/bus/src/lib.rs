@@ -7,6 +7,7 @@ mod in_process;
 mod message;
 pub mod outbox;
 mod rabbit;
+mod subscription;
 pub mod topology;
 mod trace;
 
@@ -21,6 +22,7 @@ pub use message::{
     ORIGINAL_ROUTING_KEY_HEADER, OutgoingMessage, REASON_HEADER,
 };
 pub use rabbit::RabbitBus;
+pub use subscription::Subscription;
 
 /// Publish and consume, whatever carries the messages.
 #[async_trait::async_trait]
@@ -42,6 +44,27 @@ pub trait Bus: Send + Sync + 'static {
         handler: Arc<dyn MessageHandler>,
         shutdown: CancellationToken,
     ) -> Result<(), BusError>;
+
+    /// Subscribes to `exchange` for live fan-out: every message published to it after this returns,
+    /// whose routing key matches the topic pattern `binding_key`, is handed to `handler`, one at a
+    /// time and in the order the bus received them, until `shutdown` is cancelled or the returned
+    /// [`Subscription`] is stopped or dropped.
+    ///
+    /// Unlike [`Bus::consume`] nothing is stored for the subscriber: on RabbitMQ each subscription
+    /// has its own server-named, exclusive, auto-delete queue, consumed without acknowledgements,
+    /// so messages published while it reconnects or after it stopped are lost to it. Use it for
+    /// progress a client can afford to miss, never for state. A handler's error is logged and the
+    /// message dropped. Handlers should be quick: deliveries wait behind a slow one.
+    ///
+    /// Returns once the binding is in place, so the caller knows from when on it sees messages;
+    /// `ExchangeNotFound` when the exchange does not exist. Reconnects on its own afterwards.
+    async fn subscribe(
+        &self,
+        exchange: &str,
+        binding_key: &str,
+        handler: Arc<dyn MessageHandler>,
+        shutdown: CancellationToken,
+    ) -> Result<Subscription, BusError>;
 
     /// Cheap reachability check for `/readyz`.
     async fn health(&self) -> Result<(), BusError>;

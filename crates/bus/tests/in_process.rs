@@ -49,6 +49,26 @@ async fn endless_transient_failures_end_in_executor_dead() {
 }
 
 #[tokio::test]
+async fn two_subscribers_each_get_every_update_in_order() {
+    every_subscriber_gets_every_message(bus()).await;
+}
+
+#[tokio::test]
+async fn a_subscriber_gets_only_matching_routing_keys() {
+    subscriber_gets_only_matching_keys(bus()).await;
+}
+
+#[tokio::test]
+async fn nothing_is_delivered_after_a_subscription_ends() {
+    nothing_is_delivered_after_shutdown(bus()).await;
+}
+
+#[tokio::test]
+async fn an_unknown_exchange_cannot_be_subscribed_to() {
+    subscribing_to_an_unknown_exchange_fails(bus()).await;
+}
+
+#[tokio::test]
 async fn fifo_order_with_a_single_handler() {
     let bus = bus();
     let ids: Vec<String> = (0..20).map(|n| format!("ordered-{n:02}")).collect();

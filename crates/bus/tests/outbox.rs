@@ -160,6 +160,18 @@ impl Bus for FlakyBus {
         self.inner.consume(queue, prefetch, handler, shutdown).await
     }
 
+    async fn subscribe(
+        &self,
+        exchange: &str,
+        binding_key: &str,
+        handler: Arc<dyn MessageHandler>,
+        shutdown: CancellationToken,
+    ) -> Result<echoflow_bus::Subscription, BusError> {
+        self.inner
+            .subscribe(exchange, binding_key, handler, shutdown)
+            .await
+    }
+
     async fn health(&self) -> Result<(), BusError> {
         Ok(())
     }

@@ -12,6 +12,7 @@ use echoflow_bus::topology::{EXECUTOR_DEAD, EXECUTOR_JOBS, JOBS_EXCHANGE};
 use echoflow_bus::{BusError, RabbitBus, SharedBus};
 use lapin::options::BasicGetOptions;
 use lapin::{Connection, ConnectionProperties};
+use tokio_util::sync::CancellationToken;
 
 async fn bus(vhost: &Vhost) -> SharedBus {
     Arc::new(RabbitBus::connect(&vhost.url()).await.unwrap())
@@ -57,6 +58,30 @@ async fn shutdown_waits_for_the_handler_in_flight() {
 async fn endless_transient_failures_end_in_executor_dead() {
     let vhost = Vhost::new();
     delivery_limit_dead_letters(bus(&vhost).await).await;
+}
+
+#[tokio::test]
+async fn two_subscribers_each_get_every_update_in_order() {
+    let vhost = Vhost::new();
+    every_subscriber_gets_every_message(bus(&vhost).await).await;
+}
+
+#[tokio::test]
+async fn a_subscriber_gets_only_matching_routing_keys() {
+    let vhost = Vhost::new();
+    subscriber_gets_only_matching_keys(bus(&vhost).await).await;
+}
+
+#[tokio::test]
+async fn nothing_is_delivered_after_a_subscription_ends() {
+    let vhost = Vhost::new();
+    nothing_is_delivered_after_shutdown(bus(&vhost).await).await;
+}
+
+#[tokio::test]
+async fn an_unknown_exchange_cannot_be_subscribed_to() {
+    let vhost = Vhost::new();
+    subscribing_to_an_unknown_exchange_fails(bus(&vhost).await).await;
 }
 
 #[tokio::test]
@@ -180,4 +205,114 @@ async fn connecting_to_a_closed_port_fails() {
         .await
         .unwrap_err();
     assert!(matches!(error, BusError::Connect(_)), "{error:?}");
+}
+
+/// The vhost's queues as `(name, durable, auto_delete, exclusive)`, by `rabbitmqctl`.
+fn queues(vhost: &Vhost) -> Vec<(String, bool, bool, bool)> {
+    let output = std::process::Command::new("rabbitmqctl")
+        .args(["--timeout", "30", "list_queues", "-p", &vhost.name])
+        .args(["name", "durable", "auto_delete", "exclusive"])
+        .args(["--no-table-headers", "--silent"])
+        .output()
+        .expect("rabbitmqctl runs");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            // Tab-separated; a quorum queue's `exclusive` is an empty field.
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [name, durable, auto_delete, exclusive] = fields[..] else {
+                return None;
+            };
+            Some((
+                name.to_owned(),
+                durable == "true",
+                auto_delete == "true",
+                exclusive == "true",
+            ))
+        })
+        .collect()
+}
+
+fn live_queues(vhost: &Vhost) -> Vec<(String, bool, bool, bool)> {
+    queues(vhost)
+        .into_iter()
+        .filter(|(name, ..)| name.starts_with("amq.gen-"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_subscription_queue_is_transient_and_disappears_when_it_stops() {
+    let vhost = Vhost::new();
+    let bus = bus(&vhost).await;
+    let recorder = Recorder::ok();
+    let live = subscribe(&bus, "#", recorder.clone(), CancellationToken::new()).await;
+
+    let declared = live_queues(&vhost);
+    assert_eq!(declared.len(), 1, "one server-named queue: {declared:?}");
+    let (_, durable, auto_delete, exclusive) = declared[0].clone();
+    assert!(!durable && auto_delete && exclusive, "{declared:?}");
+
+    live.stop().await;
+    let start = tokio::time::Instant::now();
+    while !live_queues(&vhost).is_empty() {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the queue outlived its subscriber"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The topology's own queues are untouched.
+    assert_eq!(queues(&vhost).len(), 3, "{:?}", queues(&vhost));
+}
+
+#[tokio::test]
+async fn a_subscription_resubscribes_after_the_connection_is_closed() {
+    let vhost = Vhost::new();
+    let bus = bus(&vhost).await;
+    let recorder = Recorder::ok();
+    let live = subscribe(
+        &bus,
+        "execution.*",
+        recorder.clone(),
+        CancellationToken::new(),
+    )
+    .await;
+    bus.publish(
+        echoflow_bus::topology::UPDATES_EXCHANGE,
+        update("before-close", "execution.started"),
+    )
+    .await
+    .unwrap();
+    eventually("the first update", || recorder.count() == 1).await;
+
+    vhost.close_all_connections();
+
+    // Updates published while it is away are lost to it (by design), so keep publishing until one arrives.
+    let start = tokio::time::Instant::now();
+    let mut n = 0;
+    while !recorder
+        .ids()
+        .iter()
+        .any(|id| id.starts_with("after-close"))
+    {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the subscription never came back"
+        );
+        let _ = bus
+            .publish(
+                echoflow_bus::topology::UPDATES_EXCHANGE,
+                update(&format!("after-close-{n}"), "execution.finished"),
+            )
+            .await;
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        live_queues(&vhost).len(),
+        1,
+        "the old queue went with the old connection"
+    );
+    live.stop().await;
 }

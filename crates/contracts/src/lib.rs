@@ -45,12 +45,7 @@ impl ExecutionJob {
                 reason: format!("workflow_id {:?} is not a UUID", job.workflow_id),
             });
         }
-        if job.plan_json.is_empty() {
-            return Err(DecodeError {
-                what: "ExecutionJob",
-                reason: "plan_json is empty".into(),
-            });
-        }
+        // An empty plan is a resume: the executor reads the plan it recorded.
         Ok(job)
     }
 }

@@ -36,7 +36,7 @@ pub fn node_type(type_name: &str) -> Option<&'static NodeTypeSpec> {
 /// Node types whose runtime ships today. The others are part of the
 /// designed catalogue but need services (AI, schedules, images) that are not
 /// built yet: the registry refuses them on save and the palette hides them.
-pub const AVAILABLE: [&str; 16] = [
+pub const AVAILABLE: [&str; 17] = [
     "trigger.webhook",
     "trigger.manual",
     "trigger.schedule",
@@ -53,6 +53,7 @@ pub const AVAILABLE: [&str; 16] = [
     "flow.merge",
     "action.send_message",
     "action.tag_conversation",
+    "action.ai_text",
 ];
 
 /// Whether a workflow may use `type_name` today.
@@ -345,14 +346,16 @@ fn build() -> Vec<NodeTypeSpec> {
         spec(
             "action.http_request",
             "HTTP request",
-            "Calls an HTTP API. Output: {status, headers, body}.",
+            "Calls an HTTP API. Output: {status, headers, body}. A 4xx or 5xx answer fails the step by its class (5xx and 408 transient, 429 rate limited, other 4xx configuration) unless fail_on_error_status is false.",
             config_schema(
                 json!({
                     "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]},
                     "url": non_empty_string(),
                     "headers": string_map(),
                     "query": string_map(),
-                    "body": {}
+                    "body": {},
+                    "fail_on_error_status": {"type": "boolean", "default": true,
+                        "description": "A 4xx or 5xx answer fails the step (and is retried by its class); false makes any status a result."}
                 }),
                 &["method", "url"],
             ),
@@ -426,7 +429,16 @@ fn build() -> Vec<NodeTypeSpec> {
             "AI text",
             "Generates text with the language model; with a schema, the parsed JSON.",
             config_schema(
-                json!({"prompt": non_empty_string(), "schema": {"type": "object"}}),
+                json!({
+                    "prompt": non_empty_string(),
+                    "schema": {"type": "object",
+                               "description": "A JSON Schema the answer must match; the output is then the parsed JSON."},
+                    "system": {"type": "string", "description": "The system message."},
+                    "model": {"type": "string", "minLength": 1,
+                              "description": "The model to ask instead of executor.ai_model."},
+                    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+                    "max_tokens": {"type": "integer", "minimum": 1}
+                }),
                 &["prompt"],
             ),
             vec![],

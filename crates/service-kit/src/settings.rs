@@ -97,6 +97,11 @@ allow_networks = ""
 concurrency = 32
 http_timeout_ms = 30000
 max_output_bytes = 1048576
+retention_days = 30
+ai_base_url = ""
+ai_model = "gpt-4o-mini"
+ai_api_key = ""
+ai_timeout_ms = 30000
 
 [chat]
 max_message_chars = 4000

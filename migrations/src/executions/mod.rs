@@ -3,12 +3,16 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_executions;
+mod m20261123_000002_durable_steps;
 
 pub struct ExecutionsMigrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for ExecutionsMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_create_executions::Migration)]
+        vec![
+            Box::new(m20261123_000001_create_executions::Migration),
+            Box::new(m20261123_000002_durable_steps::Migration),
+        ]
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod consumers;
 pub mod engine;
+pub mod jobs;
 pub mod openapi;
 pub mod routes;
 pub mod settings;

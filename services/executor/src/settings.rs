@@ -4,6 +4,7 @@ use echoflow_service_kit::settings::{
     AuthSettings, BusSettings, DatabaseSettings, ServerSettings, ServicesSettings,
     TelemetrySettings,
 };
+use secrecy::SecretString;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +35,23 @@ pub struct ExecutorSettings {
     /// process; RabbitMQ keeps unfinished jobs itself.
     #[serde(default)]
     pub recover_on_start: bool,
+    /// Finished executions older than this many days are pruned (0 keeps them).
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+    /// Base URL of the OpenAI-compatible API `action.ai_text` calls
+    /// (`{ai_base_url}/chat/completions`); empty: the node fails with a
+    /// configuration error.
+    pub ai_base_url: String,
+    /// The model asked unless a node names one.
+    pub ai_model: String,
+    /// Sent as a bearer token when not empty.
+    pub ai_api_key: SecretString,
+    /// Timeout of one completion request.
+    pub ai_timeout_ms: u64,
+}
+
+fn default_retention_days() -> u32 {
+    30
 }
 
 impl Settings {

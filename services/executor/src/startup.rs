@@ -2,25 +2,24 @@
 
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use echoflow_bus::{OutgoingMessage, SharedBus, outbox::OutboxRelay, topology};
-use echoflow_contracts::{
-    ExecutionJob, JOB_ROUTING_KEY, Message, PROTOBUF_CONTENT_TYPE, TriggerEvent,
-};
+use echoflow_contracts::{JOB_ROUTING_KEY, Message, PROTOBUF_CONTENT_TYPE};
 use echoflow_migrations::Slice;
 use echoflow_service_kit::{health::Readiness, http::Common, metrics};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 use crate::consumers::jobs::JobConsumer;
+use crate::engine::waker::{self, WakerHandle};
 use crate::engine::{
-    Engine, chat::ChatNode, http::HttpNode, network::NetworkPolicy, nodes::NodeRunner,
+    Engine, ai::AiNode, chat::ChatNode, http::HttpNode, network::NetworkPolicy, nodes::NodeRunner,
 };
+use crate::routes::control::{self, Control};
 use crate::routes::{executions, internal};
 use crate::settings::Settings;
-use crate::store::{executions as store, status};
+use crate::store::{executions as store, status, wakeups};
 
 pub const SERVICE: &str = "executor";
 
@@ -31,6 +30,7 @@ pub struct Application {
     bus: SharedBus,
     concurrency: u16,
     recover_on_start: bool,
+    retention_days: u32,
     stop_background: CancellationToken,
 }
 
@@ -47,10 +47,12 @@ impl Application {
         Slice::Executions.migrate(&db).await?;
         let stop_background = CancellationToken::new();
         let relay = OutboxRelay::spawn(db.clone(), bus.clone(), stop_background.clone());
+        let waker = WakerHandle::default();
         let engine = Engine {
             db: db.clone(),
             bus: bus.clone(),
-            relay,
+            relay: relay.clone(),
+            waker: waker.clone(),
             nodes: NodeRunner {
                 http: HttpNode::new(
                     policy,
@@ -60,6 +62,12 @@ impl Application {
                 chat: ChatNode::new(
                     &settings.services.chat_url,
                     settings.auth.internal_token.clone(),
+                )?,
+                ai: AiNode::new(
+                    &settings.executor.ai_base_url,
+                    &settings.executor.ai_model,
+                    settings.executor.ai_api_key.clone(),
+                    Duration::from_millis(settings.executor.ai_timeout_ms),
                 )?,
                 max_output_bytes: settings.executor.max_output_bytes,
             },
@@ -77,6 +85,10 @@ impl Application {
             },
         );
         let db_data = web::Data::new(db);
+        let control = web::Data::new(Control {
+            relay,
+            waker: waker.clone(),
+        });
         metrics::handle();
         let server = HttpServer::new(move || {
             App::new()
@@ -84,8 +96,29 @@ impl Application {
                 .wrap(TracingLogger::default())
                 .configure(|cfg| common.configure(cfg))
                 .app_data(db_data.clone())
+                .app_data(control.clone())
                 .route("/api/v1/executions", web::get().to(executions::list))
                 .route("/api/v1/executions/{id}", web::get().to(executions::get))
+                .route(
+                    "/api/v1/executions/{id}/cancel",
+                    web::post().to(control::cancel),
+                )
+                .route(
+                    "/api/v1/executions/{id}/retry",
+                    web::post().to(control::retry),
+                )
+                .route(
+                    "/api/v1/dead-letters",
+                    web::get().to(control::list_dead_letters),
+                )
+                .route(
+                    "/api/v1/dead-letters/replay",
+                    web::post().to(control::replay),
+                )
+                .route(
+                    "/api/v1/dead-letters/{id}",
+                    web::get().to(control::get_dead_letter),
+                )
                 .route("/internal/executions", web::post().to(internal::announce))
                 .route("/api/openapi.json", web::get().to(crate::openapi::serve))
                 .default_service(web::to(echoflow_service_kit::error::not_found_route))
@@ -102,6 +135,7 @@ impl Application {
             bus,
             concurrency: settings.executor.concurrency.max(1),
             recover_on_start: settings.executor.recover_on_start,
+            retention_days: settings.executor.retention_days,
             stop_background,
         })
     }
@@ -115,6 +149,17 @@ impl Application {
         if self.recover_on_start {
             recover(&self.engine.db, &self.bus).await?;
         }
+        let waking = tokio::spawn(waker::run(
+            self.engine.db.clone(),
+            self.engine.relay.clone(),
+            self.engine.waker.clone(),
+            self.stop_background.clone(),
+        ));
+        let pruning = tokio::spawn(crate::engine::retention::run(
+            self.engine.db.clone(),
+            self.retention_days,
+            self.stop_background.clone(),
+        ));
         let consumer = Arc::new(JobConsumer::new(self.engine.clone()));
         let bus = self.bus.clone();
         let consumer_stop = shutdown.clone();
@@ -133,6 +178,8 @@ impl Application {
         shutdown.cancel();
         let consumed = consuming.await;
         self.stop_background.cancel();
+        let _ = waking.await;
+        let _ = pruning.await;
         self.engine.relay.stopped().await;
         served?;
         consumed??;
@@ -140,65 +187,38 @@ impl Application {
     }
 }
 
-/// Re-queues the jobs of executions that never finished (embedded mode).
+/// Re-queues the jobs of executions that never finished (embedded mode),
+/// except those waiting on a wake-up: the waker resumes them when due.
 async fn recover(db: &DatabaseConnection, bus: &SharedBus) -> anyhow::Result<()> {
     let unfinished = store::Entity::find()
         .filter(store::Column::Status.is_in([status::QUEUED, status::RUNNING]))
         .all(db)
         .await?;
-    let count = unfinished.len();
+    let waiting: std::collections::HashSet<uuid::Uuid> = wakeups::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|w| w.execution_id)
+        .collect();
+    let mut count = 0usize;
     for execution in unfinished {
-        let Some(plan) = execution.plan.as_ref() else {
+        if execution.plan.is_none() || waiting.contains(&execution.id) {
             continue;
-        };
-        let job = job_of(&execution, plan);
+        }
+        let job = waker::resume_job(&execution);
         let message = OutgoingMessage::new(
-            job.execution_id.clone(),
+            uuid::Uuid::now_v7().to_string(),
             JOB_ROUTING_KEY,
             PROTOBUF_CONTENT_TYPE,
             job.encode_to_vec(),
         );
         bus.publish(topology::JOBS_EXCHANGE, message).await?;
+        count += 1;
     }
     if count > 0 {
         tracing::info!(count, "re-queued unfinished executions");
     }
     Ok(())
-}
-
-fn job_of(execution: &store::Model, plan: &Value) -> ExecutionJob {
-    let t = &execution.trigger;
-    let text = |key: &str| {
-        t.get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    ExecutionJob {
-        execution_id: execution.id.to_string(),
-        workflow_id: execution.workflow_id.to_string(),
-        workflow_version: execution.workflow_version,
-        owner_id: execution.owner_id.to_string(),
-        chatbot_id: execution.chatbot_id.to_string(),
-        trigger: Some(TriggerEvent {
-            id: text("id"),
-            source: text("source"),
-            r#type: text("type"),
-            specversion: "1.0".into(),
-            time: text("time"),
-            subject: String::new(),
-            datacontenttype: "application/json".into(),
-            data_json: t.get("data").cloned().unwrap_or(Value::Null).to_string(),
-            chatbot_id: text("chatbot_id"),
-            user_id: text("user_id"),
-        }),
-        plan_json: plan.to_string(),
-        retry_of: execution
-            .retry_of
-            .map(|r| r.to_string())
-            .unwrap_or_default(),
-        queued_at: execution.queued_at.to_rfc3339(),
-    }
 }
 
 /// `echoflow serve executor` and the service's own binary.

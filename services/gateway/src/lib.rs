@@ -3,6 +3,7 @@
 //! serves the webhook entry point.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod live;
 pub mod openapi;
 pub mod proxy;
 pub mod routes;

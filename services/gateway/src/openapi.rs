@@ -5,16 +5,17 @@ use serde_json::{Value, json};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+use crate::live::ExecutionUpdateEvent;
 use crate::proxy::Upstreams;
-use crate::routes::{auth, users};
+use crate::routes::{auth, executions, users};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "echoflow API", description = "AI chat and workflow automation. Errors are {\"error\": {code, message, details}}."),
-    paths(auth::register, auth::token, auth::refresh, auth::logout, users::me),
-    components(schemas(auth::RegisterRequest, auth::UserResponse, auth::TokenRequest, auth::RefreshRequest, auth::TokenResponse, users::Me)),
+    paths(auth::register, auth::token, auth::refresh, auth::logout, users::me, executions::stream),
+    components(schemas(auth::RegisterRequest, auth::UserResponse, auth::TokenRequest, auth::RefreshRequest, auth::TokenResponse, users::Me, ExecutionUpdateEvent)),
     modifiers(&BearerAuth),
-    tags((name = "identity", description = "accounts and tokens"))
+    tags((name = "identity", description = "accounts and tokens"), (name = "executions", description = "executions and their live updates"))
 )]
 pub struct GatewayDoc;
 
@@ -132,6 +133,6 @@ mod tests {
             .iter()
             .map(|t| t["name"].as_str().unwrap())
             .collect();
-        assert_eq!(tags, ["identity", "templates"]);
+        assert_eq!(tags, ["identity", "executions", "templates"]);
     }
 }

@@ -1,15 +1,18 @@
 //! Builds and runs the gateway.
 
+use std::sync::Arc;
+
 use actix_web::{App, HttpResponse, HttpServer, dev::Server, middleware::from_fn, web};
-use echoflow_bus::SharedBus;
+use echoflow_bus::{SharedBus, Subscription};
 use echoflow_migrations::Slice;
 use echoflow_service_kit::{health::Readiness, http::Common, metrics};
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
+use crate::live::LiveUpdates;
 use crate::proxy::{Upstreams, forward};
-use crate::routes::{auth, users};
+use crate::routes::{auth, executions, users};
 use crate::settings::Settings;
 
 pub const SERVICE: &str = "gateway";
@@ -17,6 +20,9 @@ pub const SERVICE: &str = "gateway";
 pub struct Application {
     port: u16,
     server: Server,
+    /// Cancelled when the gateway stops; ends the live streams so the server's graceful stop does not wait on them.
+    stopping: CancellationToken,
+    updates: Subscription,
 }
 
 impl Application {
@@ -33,6 +39,11 @@ impl Application {
         let listener =
             echoflow_service_kit::http::bind(&settings.server.host, settings.server.port)?;
         let port = listener.local_addr()?.port();
+        let stopping = CancellationToken::new();
+        let live = Arc::new(LiveUpdates::new(&settings.live, stopping.clone()));
+        // Subscribed before the server starts: every update from now on reaches the streams.
+        let updates = live.subscribe(&bus).await?;
+        let live = web::Data::from(live);
         let common = Common::new(
             SERVICE,
             &settings.server,
@@ -54,12 +65,16 @@ impl Application {
             App::new()
                 .wrap(from_fn(metrics::track_requests))
                 .wrap(TracingLogger::default())
+                .wrap(from_fn(executions::lift_access_token))
                 .configure(|cfg| common.configure(cfg))
                 .app_data(db.clone())
                 .app_data(upstreams.clone())
                 .app_data(refresh_ttl.clone())
+                .app_data(live.clone())
                 .service(
                     web::scope("/api/v1")
+                        // The gateway's own, ahead of the proxy that sends the rest of /executions to the executor.
+                        .route("/executions/stream", web::get().to(executions::stream))
                         .route("/auth/register", web::post().to(auth::register))
                         .route("/auth/token", web::post().to(auth::token))
                         .route("/auth/refresh", web::post().to(auth::refresh))
@@ -85,15 +100,32 @@ impl Application {
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            stopping,
+            updates,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Serves until `shutdown`; then the live streams end, the server stops gracefully and the
+    /// updates subscription lets go of the bus.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        echoflow_service_kit::http::run_until_stopped(self.server, shutdown).await?;
+        let stopping = self.stopping.clone();
+        let relay = tokio::spawn(async move {
+            shutdown.cancelled().await;
+            stopping.cancel();
+        });
+        let served =
+            echoflow_service_kit::http::run_until_stopped(self.server, self.stopping.clone()).await;
+        relay.abort();
+        self.stopping.cancel();
+        self.updates.stop().await;
+        served?;
         Ok(())
     }
 }

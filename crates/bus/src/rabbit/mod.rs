@@ -2,6 +2,7 @@
 
 mod consume;
 mod convert;
+mod subscribe;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +20,7 @@ use lapin::{
 use tokio_util::sync::CancellationToken;
 
 use crate::topology::{DEAD_LETTER_EXCHANGE, DELIVERY_LIMIT, EXCHANGES, QUEUES};
-use crate::{Bus, BusError, MessageHandler, OutgoingMessage, trace};
+use crate::{Bus, BusError, MessageHandler, OutgoingMessage, Subscription, trace};
 use convert::{properties, short_string};
 
 /// How long `health` waits for the broker.
@@ -76,6 +77,16 @@ impl Bus for RabbitBus {
         shutdown: CancellationToken,
     ) -> Result<(), BusError> {
         consume::run(self.inner.clone(), queue, prefetch, handler, shutdown).await
+    }
+
+    async fn subscribe(
+        &self,
+        exchange: &str,
+        binding_key: &str,
+        handler: Arc<dyn MessageHandler>,
+        shutdown: CancellationToken,
+    ) -> Result<Subscription, BusError> {
+        subscribe::start(self.inner.clone(), exchange, binding_key, handler, shutdown).await
     }
 
     async fn health(&self) -> Result<(), BusError> {

@@ -450,6 +450,7 @@ fn build_plan(
     Ok(ExecutionPlan {
         trigger: plan_node(trigger)?,
         nodes: order.into_iter().map(plan_node).collect::<Result<_, _>>()?,
+        settings: def.settings.clone(),
     })
 }
 

@@ -18,6 +18,25 @@ pub struct FlowDefinition {
     pub nodes: Vec<Node>,
     #[serde(default)]
     pub edges: Vec<Edge>,
+    /// Settings of the whole workflow.
+    #[serde(default, skip_serializing_if = "WorkflowSettings::is_default")]
+    pub settings: WorkflowSettings,
+}
+
+/// `settings` of a definition: how its runs are run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct WorkflowSettings {
+    /// Runs of the workflow at once (1 to 1000); the excess waits queued, oldest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+}
+
+impl WorkflowSettings {
+    pub const MAX_CONCURRENCY: u32 = 1000;
+
+    pub fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -17,11 +17,48 @@ pub fn parse_definition(v: &Value) -> Result<FlowDefinition, Vec<GraphFault>> {
     };
     let nodes = list(root, "nodes", &mut faults, node);
     let edges = list(root, "edges", &mut faults, edge);
+    let settings = settings(root, &mut faults);
     if faults.is_empty() {
-        Ok(FlowDefinition { nodes, edges })
+        Ok(FlowDefinition {
+            nodes,
+            edges,
+            settings,
+        })
     } else {
         Err(faults)
     }
+}
+
+fn settings(root: &Map<String, Value>, faults: &mut Vec<GraphFault>) -> super::WorkflowSettings {
+    let mut settings = super::WorkflowSettings::default();
+    let Some(raw) = root.get("settings").filter(|v| !v.is_null()) else {
+        return settings;
+    };
+    let Some(obj) = raw.as_object() else {
+        faults.push(GraphFault::new("settings", "must be an object"));
+        return settings;
+    };
+    for (key, value) in obj {
+        match key.as_str() {
+            "max_concurrency" => match value.as_u64() {
+                Some(n)
+                    if (1..=u64::from(super::WorkflowSettings::MAX_CONCURRENCY)).contains(&n) =>
+                {
+                    settings.max_concurrency = u32::try_from(n).ok();
+                }
+                _ if value.is_null() => {}
+                _ => faults.push(GraphFault::new(
+                    "settings.max_concurrency",
+                    "must be an integer from 1 to 1000",
+                )),
+            },
+            other => faults.push(GraphFault::new(
+                format!("settings.{other}"),
+                "unknown setting",
+            )),
+        }
+    }
+    settings
 }
 
 type Item<T> = fn(&Map<String, Value>, &str, &mut Vec<GraphFault>) -> Option<T>;

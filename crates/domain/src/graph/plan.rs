@@ -11,6 +11,8 @@ pub struct ExecutionPlan {
     /// Every node reachable from the trigger, the trigger excluded, in topological order
     /// (ties broken by document order).
     pub nodes: Vec<PlanNode>,
+    #[serde(default, skip_serializing_if = "super::WorkflowSettings::is_default")]
+    pub settings: super::WorkflowSettings,
 }
 
 impl ExecutionPlan {

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 
 use crate::engine::{Engine, EngineError};
+use crate::store::dead_letters;
 
 pub struct JobConsumer {
     engine: Engine,
@@ -53,18 +54,53 @@ impl Drop for Claim<'_> {
     }
 }
 
+impl JobConsumer {
+    /// Records a job that cannot be processed in the dead-letter table, then
+    /// lets the bus put it on `executor.dead` with its reason.
+    async fn dead_letter(
+        &self,
+        body: &[u8],
+        reason: &str,
+        job: Option<&ExecutionJob>,
+    ) -> HandleError {
+        let parse = |s: &str| uuid::Uuid::parse_str(s).ok();
+        let owner = job.and_then(|j| parse(&j.owner_id));
+        let execution = job.and_then(|j| parse(&j.execution_id));
+        if let Err(e) =
+            dead_letters::record_unprocessable(&self.engine.db, body, reason, owner, execution)
+                .await
+        {
+            // Retried later: the row matters as much as the queue.
+            return HandleError::Transient(e.into());
+        }
+        HandleError::Permanent(reason.to_string())
+    }
+}
+
 #[async_trait::async_trait]
 impl MessageHandler for JobConsumer {
     async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
-        let job = ExecutionJob::decode_bytes(&delivery.body)
-            .map_err(|e| HandleError::Permanent(e.to_string()))?;
+        let job = match ExecutionJob::decode_bytes(&delivery.body) {
+            Ok(job) => job,
+            Err(e) => {
+                let reason = format!("the job cannot be decoded: {e}");
+                return Err(self.dead_letter(&delivery.body, &reason, None).await);
+            }
+        };
         let Some(_claim) = self.claim(&job.execution_id) else {
-            tracing::info!(execution_id = %job.execution_id, "already running here; duplicate delivery ignored");
-            return Ok(());
+            // Handed back, not dropped: it may be a resume (after a wait)
+            // that came while the run that scheduled it was still ending.
+            tracing::info!(execution_id = %job.execution_id, "already running here; handed back for later");
+            return Err(HandleError::Transient(anyhow::anyhow!(
+                "execution {} is running here now",
+                job.execution_id
+            )));
         };
         match self.engine.run(&job).await {
             Ok(()) => Ok(()),
-            Err(EngineError::Malformed(reason)) => Err(HandleError::Permanent(reason)),
+            Err(EngineError::Malformed(reason)) => {
+                Err(self.dead_letter(&delivery.body, &reason, Some(&job)).await)
+            }
             Err(e @ EngineError::Db(_)) => Err(HandleError::Transient(e.into())),
         }
     }

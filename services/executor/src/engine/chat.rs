@@ -97,7 +97,7 @@ impl ChatNode {
             .json(body)
             .send()
             .await
-            .map_err(|e| NodeError::Retryable(format!("chat service unreachable: {e}")))?;
+            .map_err(|e| NodeError::Transient(format!("chat service unreachable: {e}")))?;
         let status = response.status();
         let answer: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
@@ -111,7 +111,7 @@ impl ChatNode {
             404 => Err(NodeError::Permanent(
                 "the conversation does not exist or belongs to another chatbot".into(),
             )),
-            408 | 429 | 500..=599 => Err(NodeError::Retryable(format!(
+            408 | 429 | 500..=599 => Err(NodeError::Transient(format!(
                 "chat service answered {status}: {message}"
             ))),
             _ => Err(NodeError::Permanent(format!(

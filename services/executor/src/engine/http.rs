@@ -71,6 +71,8 @@ impl HttpNode {
                     _ => attempt.follow(),
                 }
             }))
+            // A proxy would resolve names itself, out of the guard's sight.
+            .no_proxy()
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("echoflow/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -82,8 +84,10 @@ impl HttpNode {
         })
     }
 
-    /// Makes the request described by the resolved config; any status is a
-    /// result (`{status, headers, body}`), only transport failures are errors.
+    /// Makes the request described by the resolved config. A 2xx or 3xx
+    /// answer is the result (`{status, headers, body}`); a 4xx or 5xx fails
+    /// the step by its class, unless `fail_on_error_status: false` makes any
+    /// status a result.
     /// `step_key` is sent as `Idempotency-Key` (unless the config sets one),
     /// the same on every attempt, so a receiver can drop a repeated call.
     pub async fn call(&self, config: &Value, step_key: &str) -> Result<Value, NodeError> {
@@ -164,8 +168,54 @@ impl HttpNode {
         } else {
             Value::String(String::from_utf8_lossy(&body).into_owned())
         };
-        Ok(json!({"status": status, "headers": headers, "body": body}))
+        let result = json!({"status": status, "headers": headers, "body": body});
+        let fail_on_error = config
+            .get("fail_on_error_status")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        if status >= 400 && fail_on_error {
+            return Err(status_error(status, &result));
+        }
+        Ok(result)
     }
+}
+
+/// A 4xx or 5xx answer as an error of its class: 408 and 5xx transient,
+/// 429 rate limited (with its `Retry-After`), any other 4xx configuration.
+fn status_error(status: u16, result: &Value) -> NodeError {
+    let body = match &result["body"] {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let snippet: String = body.chars().take(300).collect();
+    let message = if snippet.is_empty() {
+        format!("the server answered {status}")
+    } else {
+        format!("the server answered {status}: {snippet}")
+    };
+    match status {
+        429 => NodeError::RateLimited {
+            message,
+            retry_after: result["headers"]["retry-after"]
+                .as_str()
+                .and_then(parse_retry_after),
+        },
+        408 | 500..=599 => NodeError::Transient(message),
+        _ => NodeError::Permanent(message),
+    }
+}
+
+/// `Retry-After`: seconds, or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
 }
 
 fn transport_error(e: reqwest::Error) -> NodeError {
@@ -176,7 +226,12 @@ fn transport_error(e: reqwest::Error) -> NodeError {
         message.push_str(&inner.to_string());
         source = inner.source();
     }
-    NodeError::Retryable(message)
+    // The network guard refused an address (after DNS or at a redirect):
+    // trying again would be refused again.
+    if message.contains("may not reach") {
+        return NodeError::Permanent(message);
+    }
+    NodeError::Transient(message)
 }
 
 fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {

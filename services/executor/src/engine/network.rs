@@ -62,15 +62,31 @@ fn is_restricted_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_restricted_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let [first, second, third, ..] = ip.segments();
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
-        || ip
-            .to_ipv4()
-            .is_some_and(|v4| ip.segments()[..6] == [0; 6] && is_restricted_v4(v4))
+        // Deprecated site-local: some stacks still route it inside a site.
+        || (first & 0xffc0) == 0xfec0
+        // Local-use NAT64 (RFC 8215): translates into the operator's own network.
+        || (first, second, third) == (0x64, 0xff9b, 1)
+        || embedded_v4(ip).is_some_and(is_restricted_v4)
+}
+
+/// The IPv4 address an IPv6 address reaches through a translator or tunnel:
+/// IPv4-compatible (`::a.b.c.d`), IPv4-translated (`::ffff:0:a.b.c.d`),
+/// NAT64 (`64:ff9b::a.b.c.d`) and 6to4 (`2002:aabb:ccdd::/48`).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match ip.segments() {
+        [0, 0, 0, 0, 0, 0, hi, lo]
+        | [0, 0, 0, 0, 0xffff, 0, hi, lo]
+        | [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -81,25 +97,64 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// The address check alone: no test sends traffic outside 127.0.0.0/8.
     #[test]
     fn refuses_internal_addresses_by_default() {
         let p = NetworkPolicy::default();
         for addr in [
-            "127.0.0.1",
+            // private
+            "10.0.0.1",
             "10.1.2.3",
             "172.16.0.1",
+            "172.31.255.254",
             "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
+            // loopback, unspecified, "this network"
+            "127.0.0.1",
+            "127.0.0.2",
             "0.0.0.0",
+            "0.1.2.3",
+            // link-local and the cloud metadata address
+            "169.254.169.254",
+            "169.254.0.1",
+            // CGNAT, IETF protocol assignments, reserved, broadcast, multicast
+            "100.64.0.1",
+            "100.127.255.254",
+            "192.0.0.8",
+            "240.0.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            // IPv6 loopback, unspecified, unique local, link-local, site-local, multicast
             "::1",
-            "fe80::1",
+            "::",
             "fd00::1",
+            "fc00::1",
+            "fe80::1",
+            "febf::1",
+            "fec0::1",
+            "ff02::1",
+            // IPv4 inside IPv6: mapped, compatible, translated, NAT64, 6to4
             "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "::ffff:0:127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::1",
         ] {
             assert!(!p.permits(ip(addr)), "{addr} should be refused");
         }
-        for addr in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
+        for addr in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "100.128.0.1",
+            "172.32.0.1",
+            "2606:4700::1111",
+            "::ffff:93.184.216.34",
+            "64:ff9b::808:808",
+            "2002:5db8:d822::1",
+        ] {
             assert!(p.permits(ip(addr)), "{addr} should be allowed");
         }
     }

@@ -4,6 +4,7 @@ use echoflow_domain::{PlanNode, expr};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
+use super::ai::AiNode;
 use super::chat::ChatNode;
 use super::http::HttpNode;
 
@@ -15,17 +16,41 @@ pub struct StepScope<'a> {
     pub key: &'a str,
     /// The chatbot the execution's workflow belongs to.
     pub chatbot_id: uuid::Uuid,
+    /// An input given for this step by a retry, used instead of its config.
+    pub input_override: Option<&'a Value>,
 }
 
-/// How a step failed.
+/// How a step failed; the class decides whether and when it is tried again.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    /// Worth another attempt under the node's retry policy (network, timeout).
+    /// Connect errors, timeouts, 5xx: exponential backoff, 3 retries by default.
     #[error("{0}")]
-    Retryable(String),
-    /// Another attempt would fail the same way (bad expression, bad config).
+    Transient(String),
+    /// 429: after `retry_after` when the server said, else linear backoff with jitter.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// 401 from an integration: one retry, after the token is refreshed.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A bad config or expression, other 4xx: another attempt would fail the
+    /// same way, so it fails at once.
     #[error("{0}")]
     Permanent(String),
+}
+
+impl NodeError {
+    /// The class as recorded with the step.
+    pub fn class(&self) -> &'static str {
+        match self {
+            NodeError::Transient(_) => "transient",
+            NodeError::RateLimited { .. } => "rate_limit",
+            NodeError::Unauthorized(_) => "authentication",
+            NodeError::Permanent(_) => "configuration",
+        }
+    }
 }
 
 /// Runs nodes.
@@ -33,6 +58,7 @@ pub enum NodeError {
 pub struct NodeRunner {
     pub http: HttpNode,
     pub chat: ChatNode,
+    pub ai: AiNode,
     /// Largest output a step may record, in JSON bytes.
     pub max_output_bytes: usize,
 }
@@ -93,7 +119,11 @@ impl NodeRunner {
             }
             "flow.merge" => (json!({}), Ok(Value::Object(incoming.clone()))),
             other => {
-                let input = match expr::render_value(&node.config, ctx) {
+                let rendered = match step.input_override {
+                    Some(given) => Ok(given.clone()),
+                    None => expr::render_value(&node.config, ctx),
+                };
+                let input = match rendered {
                     Ok(v) => v,
                     Err(e) => {
                         return (
@@ -106,6 +136,7 @@ impl NodeRunner {
                     match other {
                         "action.set" => Ok(input.get("values").cloned().unwrap_or(json!({}))),
                         "action.http_request" => self.http.call(&input, step.key).await,
+                        "action.ai_text" => self.ai.generate(&input).await,
                         "action.send_message" => self.chat.send_message(&input, ctx, step).await,
                         "action.tag_conversation" => {
                             self.chat.tag_conversation(&input, ctx, step).await
@@ -125,7 +156,7 @@ impl NodeRunner {
                 };
                 let outcome = match timeout {
                     Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
-                        Err(NodeError::Retryable(format!(
+                        Err(NodeError::Transient(format!(
                             "timed out after {} ms",
                             limit.as_millis()
                         )))

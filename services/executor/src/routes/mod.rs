@@ -1,4 +1,5 @@
 //! The executor's routes.
 
+pub mod control;
 pub mod executions;
 pub mod internal;

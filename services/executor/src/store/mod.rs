@@ -1,7 +1,9 @@
 //! The executions slice: entities and queries.
 
+pub mod dead_letters;
 pub mod executions;
 pub mod steps;
+pub mod wakeups;
 
 /// Execution and step statuses, as stored and served.
 pub mod status {

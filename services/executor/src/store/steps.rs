@@ -38,3 +38,35 @@ pub async fn of_execution<C: ConnectionTrait>(
         .all(db)
         .await
 }
+
+/// A step whose attempt failed and waits for its next one.
+pub const RETRYING: &str = "retrying";
+/// A delay step that waits for its end.
+pub const WAITING: &str = "waiting";
+
+/// Whether a step's row is its last word (it completed or failed for good).
+pub fn is_final(status: &str) -> bool {
+    !matches!(status, RETRYING | WAITING)
+}
+
+/// Writes the step's row, replacing the one an earlier attempt left.
+pub async fn upsert<C: ConnectionTrait>(db: &C, step: Model) -> Result<(), DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    Entity::insert(ActiveModel::from(step))
+        .on_conflict(
+            OnConflict::columns([Column::ExecutionId, Column::NodeId])
+                .update_columns([
+                    Column::Status,
+                    Column::Attempts,
+                    Column::Input,
+                    Column::Output,
+                    Column::Error,
+                    Column::CompletedAt,
+                    Column::DurationMs,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}

@@ -255,7 +255,10 @@ async fn on_error_continue_records_the_failure_and_leaves_by_the_error_handle() 
     assert_eq!(call["attempts"], 3);
     let error = call["error"].as_str().unwrap();
     assert!(!error.is_empty());
-    assert_eq!(call["output"], json!({"error": error}));
+    assert_eq!(
+        call["output"],
+        json!({"error": error, "class": "transient"})
+    );
     let fallback = step(&execution, "fallback");
     assert_eq!(fallback["status"], "completed");
     assert_eq!(fallback["output"], json!({"recovered_from": error}));
@@ -309,14 +312,14 @@ async fn a_timeout_followed_by_an_answer_completes_on_the_second_attempt() {
 }
 
 #[tokio::test]
-async fn an_error_status_is_a_result_not_a_retried_failure() {
+async fn a_5xx_is_retried_then_fails_unless_statuses_are_results() {
     let app = spawn_app().await;
     let user = TestUser::new();
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/broken"))
         .respond_with(ResponseTemplate::new(503).set_body_string("try later"))
-        .expect(1)
+        .expect(4)
         .mount(&server)
         .await;
     let workflow = Workflow::new(definition(
@@ -337,9 +340,37 @@ async fn an_error_status_is_a_result_not_a_retried_failure() {
 
     let execution = app.run(&workflow.job(&user, json!({})), &user).await;
 
+    // A 5xx is a transient error: retried by the node's policy, then the run fails.
+    assert_eq!(execution["status"], "failed", "{execution}");
+    let call = step(&execution, "call");
+    assert_eq!(call["status"], "failed");
+    assert_eq!(call["attempts"], 3);
+    assert!(
+        call["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("503") && e.contains("try later")),
+        "{call}"
+    );
+
+    // With fail_on_error_status false any status is a result.
+    let workflow = Workflow::new(definition(
+        vec![
+            webhook("hook"),
+            node(
+                "call",
+                "action.http_request",
+                json!({
+                    "method": "GET",
+                    "url": format!("{}/broken", server.uri()),
+                    "fail_on_error_status": false
+                }),
+            ),
+        ],
+        vec![edge("hook", "call")],
+    ));
+    let execution = app.run(&workflow.job(&user, json!({})), &user).await;
     assert_eq!(execution["status"], "completed", "{execution}");
     let call = step(&execution, "call");
-    assert_eq!(call["status"], "completed");
     assert_eq!(call["attempts"], 1);
     assert_eq!(call["output"]["status"], 503);
     assert_eq!(call["output"]["body"], "try later");

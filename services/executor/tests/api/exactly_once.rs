@@ -100,6 +100,7 @@ async fn a_failed_job_published_again_does_not_repeat_its_completed_step() {
                     "method": "POST",
                     "url": format!("{}/ship", server.uri()),
                     "timeout_ms": 100,
+                    "retry": {"max_attempts": 1},
                     "on_error": "fail"
                 }),
             ),

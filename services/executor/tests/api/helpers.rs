@@ -24,6 +24,9 @@ use uuid::Uuid;
 
 pub const SECRET: &str = "executor-api-tests-jwt-secret-long-enough-for-hs256";
 pub const INTERNAL_TOKEN: &str = "executor-api-tests-internal-token";
+/// The executor's AI provider model and key (`executor.ai_model`, `executor.ai_api_key`).
+pub const AI_MODEL: &str = "test-model-1";
+pub const AI_API_KEY: &str = "executor-api-tests-ai-key";
 /// The longest any wait in these tests may take.
 pub const DEADLINE: Duration = Duration::from_secs(15);
 const POLL_EVERY: Duration = Duration::from_millis(25);
@@ -48,6 +51,8 @@ pub struct Options {
     pub db_path: Option<PathBuf>,
     pub recover_on_start: bool,
     pub max_output_bytes: usize,
+    /// `executor.ai_base_url`; empty: no AI provider.
+    pub ai_base_url: String,
 }
 
 impl Default for Options {
@@ -58,6 +63,7 @@ impl Default for Options {
             db_path: None,
             recover_on_start: false,
             max_output_bytes: 1024 * 1024,
+            ai_base_url: String::new(),
         }
     }
 }
@@ -104,6 +110,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             "executor.max_output_bytes",
             options.max_output_bytes.to_string(),
         ),
+        ("executor.ai_base_url", options.ai_base_url.clone()),
+        ("executor.ai_model", AI_MODEL.into()),
+        ("executor.ai_api_key", AI_API_KEY.into()),
     ])
     .expect("settings load");
     let bus = Arc::new(InProcessBus::new());

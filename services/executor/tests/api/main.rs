@@ -1,6 +1,8 @@
 //! Run with: cargo test -p echoflow-executor --test api
 #![allow(clippy::unwrap_used)]
 
+mod ai;
+mod control;
 mod dead_letters;
 mod engine;
 mod exactly_once;

@@ -72,30 +72,84 @@ async fn a_name_that_resolves_to_loopback_is_refused_unless_allowed() {
 }
 
 #[tokio::test]
-async fn a_redirect_to_an_address_outside_the_allow_list_is_not_followed() {
+async fn the_same_loopback_urls_are_reached_once_allowed() {
+    // The counterpart of the two refusals above: the target is there, so
+    // their "nothing received" is the guard's doing.
     let app = spawn_app_with(Options {
-        allow_networks: "127.0.0.1/32".into(),
+        allow_networks: "127.0.0.0/8".into(),
+        ..Options::default()
+    })
+    .await;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let port = server.address().port();
+
+    for url in [
+        format!("http://127.0.0.1:{port}/"),
+        format!("http://localhost:{port}/"),
+    ] {
+        let user = TestUser::new();
+        let execution = app.run(&call(&url).job(&user, json!({})), &user).await;
+        assert_eq!(execution["status"], "completed", "{url}: {execution}");
+    }
+}
+
+/// With only 127.0.0.2 allowed, a server there redirects to a second server
+/// on 127.0.0.1 (by `location`): the redirect is refused, the second server
+/// sees nothing.
+async fn assert_redirect_refused(location: impl Fn(u16) -> String) {
+    let app = spawn_app_with(Options {
+        allow_networks: "127.0.0.2/32".into(),
         ..Options::default()
     })
     .await;
     let user = TestUser::new();
-    let server = MockServer::start().await;
-    let port = server.address().port();
+    let inside = MockServer::start().await;
+    let outside = MockServer::builder()
+        .listener(std::net::TcpListener::bind("127.0.0.2:0").unwrap())
+        .start()
+        .await;
     Mock::given(method("GET"))
         .and(path("/start"))
-        .respond_with(ResponseTemplate::new(302).insert_header(
-            "location",
-            format!("http://127.0.0.2:{port}/inside").as_str(),
-        ))
-        .expect(1)
-        .mount(&server)
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("location", location(inside.address().port()).as_str()),
+        )
+        .mount(&outside)
         .await;
 
-    let workflow = call(&format!("{}/start", server.uri()));
+    let workflow = call(&format!("{}/start", outside.uri()));
     let execution = app.run(&workflow.job(&user, json!({})), &user).await;
 
     assert_eq!(execution["status"], "failed", "{execution}");
     let error = step(&execution, "call")["error"].as_str().unwrap();
-    assert!(error.contains("redirect"), "{error}");
     assert!(error.contains("may not reach"), "{error}");
+    assert!(
+        !outside.received_requests().await.unwrap().is_empty(),
+        "the allowed server was called"
+    );
+    assert!(
+        inside.received_requests().await.unwrap().is_empty(),
+        "the redirect must never reach 127.0.0.1"
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_from_an_allowed_address_to_loopback_is_refused() {
+    assert_redirect_refused(|port| format!("http://127.0.0.1:{port}/inside")).await;
+}
+
+#[tokio::test]
+async fn a_redirect_from_an_allowed_address_to_a_loopback_name_is_refused() {
+    assert_redirect_refused(|port| format!("http://localhost:{port}/inside")).await;
+}
+
+#[tokio::test]
+async fn a_redirect_to_an_ipv4_mapped_loopback_address_is_refused() {
+    assert_redirect_refused(|port| format!("http://[::ffff:127.0.0.1]:{port}/inside")).await;
 }

@@ -1,4 +1,5 @@
-//! The gateway's own routes: identity.
+//! The gateway's own routes: identity and the live execution stream.
 
 pub mod auth;
+pub mod executions;
 pub mod users;

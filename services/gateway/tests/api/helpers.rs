@@ -12,6 +12,7 @@ use echoflow_bus::{InProcessBus, SharedBus};
 use echoflow_gateway::{Application, Settings};
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub const JWT_SECRET: &str = "gateway-api-tests-jwt-secret-0123456789abcdef";
@@ -20,7 +21,10 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct TestApp {
     pub address: String,
     pub client: Client,
-    shutdown: CancellationToken,
+    /// The gateway's bus: tests publish on it what other services would.
+    pub bus: SharedBus,
+    pub shutdown: CancellationToken,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
     db_path: PathBuf,
 }
 
@@ -50,12 +54,25 @@ pub async fn spawn_app() -> TestApp {
 
 /// The gateway routing to the given registry and executor base URLs.
 pub async fn spawn_app_with(registry_url: &str, executor_url: &str) -> TestApp {
+    spawn_app_configured(registry_url, executor_url, Vec::new()).await
+}
+
+/// The gateway with both upstream services down and these settings on top.
+pub async fn spawn_app_with_settings(extra: Vec<(&str, String)>) -> TestApp {
+    spawn_app_configured(&closed_loopback_url(), &closed_loopback_url(), extra).await
+}
+
+async fn spawn_app_configured(
+    registry_url: &str,
+    executor_url: &str,
+    extra: Vec<(&str, String)>,
+) -> TestApp {
     let db_path = std::env::temp_dir().join(format!(
         "echoflow-gateway-test-{}.db",
         uuid::Uuid::new_v4().simple()
     ));
     let url = format!("sqlite://{}?mode=rwc", db_path.display());
-    let settings = Settings::load(&[
+    let mut overrides = vec![
         ("server.host", "127.0.0.1".into()),
         ("server.port", "0".into()),
         ("database.url", url),
@@ -65,18 +82,19 @@ pub async fn spawn_app_with(registry_url: &str, executor_url: &str) -> TestApp {
         ("services.public_url", "http://127.0.0.1:8080".into()),
         ("telemetry.log_format", "pretty".into()),
         ("telemetry.otlp_endpoint", String::new()),
-    ])
-    .expect("settings load");
+    ];
+    overrides.extend(extra);
+    let settings = Settings::load(&overrides).expect("settings load");
     if std::env::var("TEST_LOG").is_ok_and(|v| !v.is_empty() && v != "0") {
         echoflow_service_kit::telemetry::init("gateway", &settings.telemetry);
     }
     let bus: SharedBus = Arc::new(InProcessBus::new());
-    let app = Application::build(settings, bus)
+    let app = Application::build(settings, bus.clone())
         .await
         .expect("gateway builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let shutdown = CancellationToken::new();
-    tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     let client = Client::builder()
         .timeout(Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
@@ -85,7 +103,9 @@ pub async fn spawn_app_with(registry_url: &str, executor_url: &str) -> TestApp {
     TestApp {
         address,
         client,
+        bus,
         shutdown,
+        server: Some(server),
         db_path,
     }
 }
@@ -123,6 +143,17 @@ pub fn unique_email() -> String {
 }
 
 impl TestApp {
+    /// Cancels the shutdown token and waits (up to `deadline`) until the gateway stopped.
+    pub async fn stop(&mut self, deadline: Duration) {
+        self.shutdown.cancel();
+        let server = self.server.take().expect("the gateway runs");
+        tokio::time::timeout(deadline, server)
+            .await
+            .expect("the gateway stops in time")
+            .expect("the gateway task did not panic")
+            .expect("the gateway stops cleanly");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -1,6 +1,7 @@
 //! Run with: cargo test -p echoflow-gateway --test api
 #![allow(clippy::unwrap_used)]
 
+mod executions_stream;
 mod health;
 mod helpers;
 mod identity;

@@ -451,9 +451,9 @@ async fn a_node_type_not_available_yet_is_refused_at_its_type() {
     let flow = json!({
         "nodes": [
             node("start", "trigger.manual", json!({})),
-            node("ai", "action.ai_text", json!({"prompt": "summarise"})),
+            node("image", "trigger.image_uploaded", json!({})),
         ],
-        "edges": [edge("e0", "start", "ai")]
+        "edges": [edge("e0", "start", "image")]
     });
     assert_invalid(&app, flow, "flow_definition.nodes[1].type").await;
 }
@@ -518,6 +518,7 @@ async fn node_types_lists_the_available_types_with_their_config_schema() {
         "condition.switch",
         "action.delay",
         "flow.merge",
+        "action.ai_text",
     ] {
         assert!(
             types.contains(&expected),
@@ -525,7 +526,7 @@ async fn node_types_lists_the_available_types_with_their_config_schema() {
         );
     }
     assert!(
-        !types.contains(&"action.ai_text"),
+        !types.contains(&"trigger.image_uploaded"),
         "unavailable type listed"
     );
     assert_eq!(body["total"], items.len());
