@@ -245,3 +245,212 @@ async fn a_malformed_cloudevent_ends_in_the_dead_letter_queue_with_its_reason() 
     let _ = conn.close(200, "done".into()).await;
     cluster.stop().await;
 }
+
+/// The executor is SIGKILLed 20 times while executions of a 5-step workflow
+/// run; every execution still completes, and each side-effecting step took
+/// effect exactly once: every request of a step carries the same
+/// `Idempotency-Key`, which the receiver (like any idempotent API) uses to
+/// apply it once. Raw repeats (a kill after the request left but before its
+/// step committed) are counted and printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_executor_kills_in_a_five_step_workflow_lose_and_repeat_no_effect() {
+    use std::collections::{HashMap, HashSet};
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let mut cluster = Cluster::start().await;
+    let mut api = Api::new(cluster.gateway.base_url());
+    api.sign_up("kill@example.com").await;
+    let effects = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(120)))
+        .mount(&effects)
+        .await;
+    let node = |id: &str| {
+        serde_json::json!({"id": id, "type": "action.http_request", "position": {"x": 0, "y": 0},
+            "data": {"label": id, "config": {"method": "POST", "url": format!("{}/{id}", effects.uri()),
+                "body": {"order": "{{ trigger.data.body.n }}"}}}})
+    };
+    let steps = ["s1", "s2", "s3", "s4", "s5"];
+    let mut nodes = vec![serde_json::json!({"id": "hook", "type": "trigger.webhook",
+        "position": {"x": 0, "y": 0}, "data": {"label": "hook", "config": {}}})];
+    nodes.extend(steps.iter().map(|s| node(s)));
+    let chain = ["hook", "s1", "s2", "s3", "s4", "s5"];
+    let edges: Vec<Value> = chain
+        .windows(2)
+        .map(|w| serde_json::json!({"id": format!("{}-{}", w[0], w[1]), "source": w[0], "target": w[1]}))
+        .collect();
+    let (status, wf) = api
+        .post(
+            "/api/v1/workflows",
+            &serde_json::json!({"name": "five effects", "chatbot_id": api.chatbot_id(),
+                "flow_definition": {"nodes": nodes, "edges": edges}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{wf}");
+    let url = wf["webhook_url"].as_str().unwrap();
+    let hook = &url[url.find("/hooks/").unwrap()..];
+
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        let (status, accepted) = api.post(hook, &serde_json::json!({"n": n})).await;
+        assert_eq!(status, 202, "{accepted}");
+        ids.push(accepted["execution_id"].as_str().unwrap().to_string());
+    }
+    // Kill it at moments spread over the runs (each step takes ~120 ms).
+    for round in 0..20u64 {
+        tokio::time::sleep(Duration::from_millis(150 + (round * 37) % 200)).await;
+        cluster.executor.kill();
+        cluster.executor.restart().await;
+    }
+    for id in &ids {
+        let execution = api.wait_finished(id).await;
+        assert_eq!(execution["status"], "completed", "{execution}");
+        let ran: Vec<&str> = execution["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["node_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ran, steps, "{execution}");
+    }
+    let requests = effects.received_requests().await.unwrap();
+    let mut by_key: HashMap<String, usize> = HashMap::new();
+    for r in &requests {
+        let key = r
+            .headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .expect("every effect carries an Idempotency-Key")
+            .to_string();
+        let node = r.url.path().trim_start_matches('/');
+        assert!(key.ends_with(&format!(":{node}")), "{key} on {node}");
+        *by_key.entry(key).or_default() += 1;
+    }
+    let expected: HashSet<String> = ids
+        .iter()
+        .flat_map(|id| steps.iter().map(move |s| format!("{id}:{s}")))
+        .collect();
+    let seen: HashSet<String> = by_key.keys().cloned().collect();
+    assert_eq!(
+        seen, expected,
+        "each step of each execution took effect, none extra"
+    );
+    let repeats: usize = by_key.values().map(|n| n - 1).sum();
+    println!(
+        "{} effects applied once each; {repeats} raw repeats, each carrying its step's key",
+        expected.len()
+    );
+    cluster.stop().await;
+}
+
+/// A failed run starts the workflow's error workflow with the failure as its
+/// trigger data; the failure is a dead letter that replays once fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_starts_the_error_workflow_and_its_dead_letter_replays() {
+    use serde_json::json;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let cluster = Cluster::start().await;
+    let mut api = Api::new(cluster.gateway.base_url());
+    api.sign_up("oncall@example.com").await;
+    let outside = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/orders"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad order"})))
+        .up_to_n_times(1)
+        .mount(&outside)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/orders"))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&outside)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/alerts"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&outside)
+        .await;
+    let step = |id: &str, kind: &str, config: Value| json!({"id": id, "type": kind, "position": {"x": 0, "y": 0}, "data": {"label": id, "config": config}});
+    let (status, alert) = api
+        .post(
+            "/api/v1/workflows",
+            &json!({"name": "alert on-call", "chatbot_id": api.chatbot_id(), "flow_definition": {
+                "nodes": [step("start", "trigger.manual", json!({})),
+                          step("page", "action.http_request", json!({"method": "POST",
+                              "url": format!("{}/alerts", outside.uri()),
+                              "body": {"failed": "{{ trigger.data.execution_id }}", "step": "{{ trigger.data.failed_step }}"}}))],
+                "edges": [{"id": "e", "source": "start", "target": "page"}]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{alert}");
+    let (status, orders) = api
+        .post(
+            "/api/v1/workflows",
+            &json!({"name": "orders", "chatbot_id": api.chatbot_id(), "flow_definition": {
+                "settings": {"error_workflow_id": alert["id"]},
+                "nodes": [step("hook", "trigger.webhook", json!({})),
+                          step("create", "action.http_request", json!({"method": "POST",
+                              "url": format!("{}/orders", outside.uri())}))],
+                "edges": [{"id": "e", "source": "hook", "target": "create"}]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{orders}");
+    let url = orders["webhook_url"].as_str().unwrap();
+    let (status, accepted) = api
+        .post(&url[url.find("/hooks/").unwrap()..], &json!({}))
+        .await;
+    assert_eq!(status, 202);
+    let failed_id = accepted["execution_id"].as_str().unwrap().to_string();
+    let failed = api.wait_finished(&failed_id).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+
+    // The error workflow ran with the failure as its trigger data.
+    let alert_id = alert["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let alert_run = loop {
+        let (_, list) = api
+            .get(&format!("/api/v1/executions?workflow_id={alert_id}"))
+            .await;
+        if let Some(id) = list["items"][0]["id"].as_str() {
+            break api.wait_finished(id).await;
+        }
+        assert!(Instant::now() < deadline, "the error workflow never ran");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(alert_run["status"], "completed", "{alert_run}");
+    assert_eq!(alert_run["trigger"]["type"], "execution.failed");
+    assert_eq!(
+        alert_run["trigger"]["data"]["execution_id"],
+        failed_id.as_str()
+    );
+    let pages: Vec<Value> = outside
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/alerts")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(pages, [json!({"failed": failed_id, "step": "create"})]);
+
+    // The failure is a dead letter; the order API works now: replay it.
+    let (status, letters) = api.get("/api/v1/dead-letters").await;
+    assert_eq!(status, 200);
+    assert_eq!(letters["total"], 1, "{letters}");
+    assert_eq!(letters["items"][0]["execution_id"], failed_id.as_str());
+    let (status, replayed) = api
+        .post(
+            "/api/v1/dead-letters/replay",
+            &json!({"workflow_id": orders["id"]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{replayed}");
+    let retry = api
+        .wait_finished(replayed["replayed"][0]["execution_id"].as_str().unwrap())
+        .await;
+    assert_eq!(retry["status"], "completed", "{retry}");
+    assert_eq!(retry["retry_of"], failed_id.as_str());
+    cluster.stop().await;
+}

@@ -78,3 +78,50 @@ fn build(
         update.encode_to_vec(),
     )
 }
+
+/// `execution.failed` on `echoflow.events` (CloudEvents, through the
+/// outbox): workflows may react to it, and the registry starts the failed
+/// workflow's error workflow (`settings.error_workflow_id`) with it.
+pub async fn enqueue_failed_event<C: ConnectionTrait>(
+    conn: &C,
+    execution: &executions::Model,
+    failed: Option<&crate::store::dead_letters::FailedStep>,
+    error: Option<&str>,
+) -> Result<(), DbErr> {
+    let error_workflow_id = execution
+        .plan
+        .as_ref()
+        .and_then(|p| p.pointer("/settings/error_workflow_id"))
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    let id = Uuid::now_v7();
+    let event = serde_json::json!({
+        "specversion": "1.0",
+        "id": id.to_string(),
+        "source": "/executor",
+        "type": "execution.failed",
+        "time": Utc::now().to_rfc3339(),
+        "subject": execution.id.to_string(),
+        "datacontenttype": "application/json",
+        "chatbotid": execution.chatbot_id.to_string(),
+        "userid": execution.owner_id.to_string(),
+        "data": {
+            "execution_id": execution.id,
+            "workflow_id": execution.workflow_id,
+            "workflow_version": execution.workflow_version,
+            "failed_step": failed.map(|f| f.node_id.clone()),
+            "attempts": failed.map(|f| f.attempts),
+            "error": error,
+            "trigger": execution.trigger,
+            "error_workflow_id": error_workflow_id,
+        }
+    });
+    let body = serde_json::to_vec(&event).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let message = OutgoingMessage::new(
+        id.to_string(),
+        "execution.failed",
+        "application/cloudevents+json",
+        body,
+    );
+    outbox::enqueue(conn, echoflow_bus::topology::EVENTS_EXCHANGE, &message).await
+}

@@ -29,6 +29,10 @@ pub struct WorkflowSettings {
     /// Runs of the workflow at once (1 to 1000); the excess waits queued, oldest first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
+    /// A workflow of the same owner and chatbot started, with the failed
+    /// execution as its trigger data, when a run of this one fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_workflow_id: Option<uuid::Uuid>,
 }
 
 impl WorkflowSettings {

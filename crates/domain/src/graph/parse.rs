@@ -52,6 +52,14 @@ fn settings(root: &Map<String, Value>, faults: &mut Vec<GraphFault>) -> super::W
                     "must be an integer from 1 to 1000",
                 )),
             },
+            "error_workflow_id" => match value.as_str().map(uuid::Uuid::parse_str) {
+                Some(Ok(id)) => settings.error_workflow_id = Some(id),
+                _ if value.is_null() => {}
+                _ => faults.push(GraphFault::new(
+                    "settings.error_workflow_id",
+                    "must be a workflow id (UUID)",
+                )),
+            },
             other => faults.push(GraphFault::new(
                 format!("settings.{other}"),
                 "unknown setting",

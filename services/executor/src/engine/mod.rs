@@ -795,6 +795,10 @@ async fn finish_in<C: sea_orm::ConnectionTrait>(
         let id = dead_letters::record_failed(txn, execution, end.failed.as_ref(), &error).await?;
         dead_letters::publish(txn, id, execution, end.failed.as_ref(), &error).await?;
     }
+    if end.status == status::FAILED {
+        updates::enqueue_failed_event(txn, execution, end.failed.as_ref(), end.error.as_deref())
+            .await?;
+    }
     if limited {
         wakeups::wake_next_waiting(txn, execution.workflow_id, None).await?;
     }

@@ -81,6 +81,9 @@ impl MessageHandler for TriggerEventConsumer {
                 .map_err(transient)?;
             queued += 1;
         }
+        queued += start_error_workflow(&txn, &event, &data, chatbot_id, owner_id)
+            .await
+            .map_err(transient)?;
         txn.commit().await.map_err(transient)?;
         if queued > 0 {
             self.relay.notify();
@@ -88,6 +91,45 @@ impl MessageHandler for TriggerEventConsumer {
         tracing::info!(event_type = %event.r#type, queued, "trigger event matched");
         Ok(())
     }
+}
+
+/// On `execution.failed` naming an `error_workflow_id`: starts that workflow,
+/// with the failed execution as its trigger data, when it belongs to the
+/// same owner and chatbot and is active. A failure of a run that an error
+/// workflow started does not start another (no loops).
+async fn start_error_workflow<C: ConnectionTrait>(
+    txn: &C,
+    event: &TriggerEvent,
+    data: &Value,
+    chatbot_id: Option<Uuid>,
+    owner_id: Option<Uuid>,
+) -> Result<usize, DbErr> {
+    if event.r#type != "execution.failed" {
+        return Ok(0);
+    }
+    let Some(target) = data["error_workflow_id"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+    else {
+        return Ok(0);
+    };
+    if data["trigger"]["type"] == "execution.failed" {
+        tracing::info!(%target, "a run started by a failure failed: no error workflow for it");
+        return Ok(0);
+    }
+    let Some(wf) = workflows::Entity::find_by_id(target).one(txn).await? else {
+        return Ok(0);
+    };
+    if Some(wf.owner_id) != owner_id || Some(wf.chatbot_id) != chatbot_id || !wf.is_active {
+        tracing::warn!(%target, "error workflow not started: another owner's or chatbot's, or inactive");
+        return Ok(0);
+    }
+    let Some(version) = versions::find_plan(txn, wf.id, wf.current_version).await? else {
+        return Ok(0);
+    };
+    let job = build_job(&wf, &version, event.clone());
+    enqueue(txn, &job.execution_id, job.encode_to_vec()).await?;
+    Ok(1)
 }
 
 /// A conversation trigger fires only for events of its own workflow's
