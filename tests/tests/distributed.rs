@@ -57,6 +57,7 @@ impl Cluster {
                     "ECHOFLOW_EXECUTOR__ALLOW_NETWORKS",
                     "127.0.0.0/8".to_string(),
                 ),
+                ("ECHOFLOW_EXECUTOR__SHUTDOWN_GRACE_SECS", "2".to_string()),
                 (
                     "ECHOFLOW_TELEMETRY__LOG_LEVEL",
                     "info,sqlx=warn".to_string(),
@@ -452,5 +453,71 @@ async fn a_failure_starts_the_error_workflow_and_its_dead_letter_replays() {
         .await;
     assert_eq!(retry["status"], "completed", "{retry}");
     assert_eq!(retry["retry_of"], failed_id.as_str());
+    cluster.stop().await;
+}
+
+/// SIGTERM while a step runs longer than the grace period: the executor
+/// exits within it, the job is handed back, and after a restart the
+/// execution completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_hands_back_a_step_that_outlives_the_grace_period() {
+    use serde_json::json;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let mut cluster = Cluster::start().await;
+    let mut api = Api::new(cluster.gateway.base_url());
+    api.sign_up("grace@example.com").await;
+    let slow = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/slow"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .up_to_n_times(1)
+        .mount(&slow)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/slow"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&slow)
+        .await;
+    let (status, wf) = api
+        .post(
+            "/api/v1/workflows",
+            &json!({"name": "slow", "chatbot_id": api.chatbot_id(), "flow_definition": {
+                "nodes": [
+                    {"id": "hook", "type": "trigger.webhook", "position": {"x": 0, "y": 0}, "data": {"label": "hook", "config": {}}},
+                    {"id": "call", "type": "action.http_request", "position": {"x": 0, "y": 0}, "data": {"label": "call",
+                        "config": {"method": "POST", "url": format!("{}/slow", slow.uri()), "timeout_ms": 60000}}}
+                ],
+                "edges": [{"id": "e", "source": "hook", "target": "call"}]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{wf}");
+    let url = wf["webhook_url"].as_str().unwrap();
+    let (_, accepted) = api
+        .post(&url[url.find("/hooks/").unwrap()..], &json!({}))
+        .await;
+    let id = accepted["execution_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while slow.received_requests().await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the slow step never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let asked = Instant::now();
+    let exit = cluster.executor.terminate(Duration::from_secs(15)).await;
+    assert!(exit.is_some(), "the executor did not exit on SIGTERM");
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(8),
+        "exited after {took:?}, not within the 2 s grace (plus the server's shutdown)"
+    );
+    cluster.executor.restart().await;
+    let execution = api.wait_finished(&id).await;
+    assert_eq!(execution["status"], "completed", "{execution}");
+    assert_eq!(
+        slow.received_requests().await.unwrap().len(),
+        2,
+        "the step ran again after the hand-back"
+    );
     cluster.stop().await;
 }

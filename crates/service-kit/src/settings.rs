@@ -98,6 +98,7 @@ concurrency = 32
 http_timeout_ms = 30000
 max_output_bytes = 1048576
 retention_days = 30
+shutdown_grace_secs = 25
 ai_base_url = ""
 ai_model = "gpt-4o-mini"
 ai_api_key = ""

@@ -38,6 +38,10 @@ pub struct ExecutorSettings {
     /// Finished executions older than this many days are pruned (0 keeps them).
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// On SIGTERM, how long running steps may take to finish before their
+    /// jobs are handed back to the queue.
+    #[serde(default = "default_shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
     /// Base URL of the OpenAI-compatible API `action.ai_text` calls
     /// (`{ai_base_url}/chat/completions`); empty: the node fails with a
     /// configuration error.
@@ -52,6 +56,10 @@ pub struct ExecutorSettings {
 
 fn default_retention_days() -> u32 {
     30
+}
+
+fn default_shutdown_grace_secs() -> u64 {
+    25
 }
 
 impl Settings {

@@ -31,6 +31,7 @@ pub struct Application {
     concurrency: u16,
     recover_on_start: bool,
     retention_days: u32,
+    shutdown_grace: Duration,
     stop_background: CancellationToken,
 }
 
@@ -136,6 +137,7 @@ impl Application {
             concurrency: settings.executor.concurrency.max(1),
             recover_on_start: settings.executor.recover_on_start,
             retention_days: settings.executor.retention_days,
+            shutdown_grace: Duration::from_secs(settings.executor.shutdown_grace_secs),
             stop_background,
         })
     }
@@ -176,7 +178,22 @@ impl Application {
         let served =
             echoflow_service_kit::http::run_until_stopped(self.server, shutdown.clone()).await;
         shutdown.cancel();
-        let consumed = consuming.await;
+        // Running steps get the grace period to finish; the jobs of those
+        // that do not are handed back (never acknowledged, so the broker
+        // redelivers them, and recorded steps are not run again).
+        let mut consuming = consuming;
+        let consumed = match tokio::time::timeout(self.shutdown_grace, &mut consuming).await {
+            Ok(joined) => joined,
+            Err(_) => {
+                tracing::warn!(
+                    grace_secs = self.shutdown_grace.as_secs(),
+                    "steps still running after the grace period; their jobs are handed back"
+                );
+                consuming.abort();
+                let _ = consuming.await;
+                Ok(Ok(()))
+            }
+        };
         self.stop_background.cancel();
         let _ = waking.await;
         let _ = pruning.await;
