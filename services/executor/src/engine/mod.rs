@@ -94,12 +94,12 @@ impl Engine {
             Ok(plan) => plan,
             Err(e) => {
                 let reason = format!("the job's plan is unreadable: {e}");
-                self.finish(
-                    &execution,
-                    ending(status::FAILED, Some(reason.clone()), None),
-                    false,
-                )
-                .await?;
+                // The job itself is dead-lettered (by the consumer), once.
+                let end = Ending {
+                    dead_letter: false,
+                    ..ending(status::FAILED, Some(reason.clone()), None)
+                };
+                self.finish(&execution, end, false).await?;
                 return Err(EngineError::Malformed(reason));
             }
         };

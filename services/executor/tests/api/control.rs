@@ -105,7 +105,16 @@ async fn wait_status(app: &TestApp, id: &str, user: &TestUser, want: &str) -> Va
 
 #[tokio::test]
 async fn transient_errors_are_retried_three_times_with_exponential_backoff() {
-    let app = spawn_app().await;
+    transient_retries_on(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_three_times_with_exponential_backoff_on_postgres_and_rabbitmq()
+ {
+    transient_retries_on(spawn_distributed_app().await).await;
+}
+
+async fn transient_retries_on(app: TestApp) {
     let user = TestUser::new();
     let (server, script) = scripted(vec![status(503), status(502), status(500), status(200)]).await;
     let execution = app
@@ -140,7 +149,15 @@ async fn a_transient_error_that_persists_fails_after_three_retries() {
 
 #[tokio::test]
 async fn a_configuration_error_fails_at_once() {
-    let app = spawn_app().await;
+    configuration_error_on(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn a_configuration_error_fails_at_once_on_postgres_and_rabbitmq() {
+    configuration_error_on(spawn_distributed_app().await).await;
+}
+
+async fn configuration_error_on(app: TestApp) {
     let user = TestUser::new();
     let (server, script) = scripted(vec![status(400)]).await;
     // Even a node policy that allows retries does not retry a 400.
@@ -158,7 +175,15 @@ async fn a_configuration_error_fails_at_once() {
 
 #[tokio::test]
 async fn a_429_with_retry_after_waits_as_long_as_the_server_asks() {
-    let app = spawn_app().await;
+    retry_after_on(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_waits_as_long_as_the_server_asks_on_postgres_and_rabbitmq() {
+    retry_after_on(spawn_distributed_app().await).await;
+}
+
+async fn retry_after_on(app: TestApp) {
     let user = TestUser::new();
     let (server, script) = scripted(vec![
         status(429).insert_header("Retry-After", "2"),
@@ -233,7 +258,15 @@ async fn a_waiting_retry_holds_no_worker() {
 
 #[tokio::test]
 async fn cancel_stops_a_running_delay_and_nothing_after_it_runs() {
-    let app = spawn_app().await;
+    cancel_delay_on(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn cancel_stops_a_running_delay_and_nothing_after_it_runs_on_postgres_and_rabbitmq() {
+    cancel_delay_on(spawn_distributed_app().await).await;
+}
+
+async fn cancel_delay_on(app: TestApp) {
     let user = TestUser::new();
     let (server, script) = scripted(vec![status(200)]).await;
     let flow = Workflow::new(definition(
@@ -425,7 +458,15 @@ async fn a_failed_execution_is_retried_from_its_failed_step_with_a_new_input() {
 
 #[tokio::test]
 async fn a_failed_execution_is_a_dead_letter_that_replays_to_completion() {
-    let app = spawn_app().await;
+    dead_letter_replay_on(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn a_failed_execution_is_a_dead_letter_that_replays_to_completion_on_postgres_and_rabbitmq() {
+    dead_letter_replay_on(spawn_distributed_app().await).await;
+}
+
+async fn dead_letter_replay_on(app: TestApp) {
     let user = TestUser::new();
     let (server, script) = scripted(vec![status(503)]).await;
     let flow = call_flow(
@@ -497,12 +538,15 @@ async fn a_failed_execution_is_a_dead_letter_that_replays_to_completion() {
 
 #[tokio::test]
 async fn the_concurrency_limit_holds_under_a_hundred_triggers() {
-    let _ = std::fs::remove_file("/tmp/conc.db");
-    let app = spawn_app_with(Options {
-        db_path: Some("/tmp/conc.db".into()),
-        ..Options::default()
-    })
-    .await;
+    concurrency_limit_on(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn the_concurrency_limit_holds_under_a_hundred_triggers_on_postgres_and_rabbitmq() {
+    concurrency_limit_on(spawn_distributed_app().await).await;
+}
+
+async fn concurrency_limit_on(app: TestApp) {
     let user = TestUser::new();
     let server = MockServer::start().await;
     Mock::given(path("/work"))

@@ -6,10 +6,11 @@
 //! with a deadline.
 
 use echoflow_bus::{
-    Bus, Delivery, HandleError, InProcessBus, MessageHandler, OutgoingMessage, SharedBus, topology,
+    Delivery, HandleError, InProcessBus, MessageHandler, OutgoingMessage, SharedBus, topology,
 };
 use echoflow_contracts::{ExecutionJob, Message, TriggerEvent};
 use echoflow_domain::ExecutionPlan;
+use echoflow_e2e::{TestDb, TestVhost};
 use echoflow_executor::{Application, Settings};
 use echoflow_service_kit::JwtKeys;
 use secrecy::SecretString;
@@ -53,6 +54,8 @@ pub struct Options {
     pub max_output_bytes: usize,
     /// `executor.ai_base_url`; empty: no AI provider.
     pub ai_base_url: String,
+    /// PostgreSQL and RabbitMQ instead of a SQLite file and the in-process bus.
+    pub distributed: bool,
 }
 
 impl Default for Options {
@@ -64,6 +67,7 @@ impl Default for Options {
             recover_on_start: false,
             max_output_bytes: 1024 * 1024,
             ai_base_url: String::new(),
+            distributed: false,
         }
     }
 }
@@ -74,7 +78,9 @@ pub fn temp_db_path() -> PathBuf {
 
 pub struct TestApp {
     pub address: String,
-    pub bus: Arc<InProcessBus>,
+    pub bus: SharedBus,
+    /// The PostgreSQL database and RabbitMQ vhost of a distributed app.
+    infra: Option<(TestDb, TestVhost)>,
     pub client: reqwest::Client,
     pub db_path: PathBuf,
     owns_db: bool,
@@ -86,17 +92,32 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
 
+/// The executor on a fresh PostgreSQL database and RabbitMQ vhost.
+pub async fn spawn_distributed_app() -> TestApp {
+    spawn_app_with(Options {
+        distributed: true,
+        ..Options::default()
+    })
+    .await
+}
+
 pub async fn spawn_app_with(options: Options) -> TestApp {
     LazyLock::force(&TRACING);
-    let owns_db = options.db_path.is_none();
+    let owns_db = options.db_path.is_none() && !options.distributed;
     let db_path = options.db_path.clone().unwrap_or_else(temp_db_path);
+    let infra = if options.distributed {
+        Some((TestDb::create().await, TestVhost::create()))
+    } else {
+        None
+    };
+    let database_url = match &infra {
+        Some((db, _)) => db.url(),
+        None => format!("sqlite://{}?mode=rwc", db_path.display()),
+    };
     let settings = Settings::load(&[
         ("server.host", "127.0.0.1".into()),
         ("server.port", "0".into()),
-        (
-            "database.url",
-            format!("sqlite://{}?mode=rwc", db_path.display()),
-        ),
+        ("database.url", database_url),
         ("database.max_connections", "5".into()),
         ("auth.jwt_secret", SECRET.into()),
         ("auth.internal_token", INTERNAL_TOKEN.into()),
@@ -115,9 +136,15 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("executor.ai_api_key", AI_API_KEY.into()),
     ])
     .expect("settings load");
-    let bus = Arc::new(InProcessBus::new());
-    let shared: SharedBus = bus.clone();
-    let app = Application::build(settings, shared)
+    let bus: SharedBus = match &infra {
+        Some((_, vhost)) => Arc::new(
+            echoflow_bus::RabbitBus::connect(&vhost.url())
+                .await
+                .expect("RabbitMQ is up"),
+        ),
+        None => Arc::new(InProcessBus::new()),
+    };
+    let app = Application::build(settings, bus.clone())
         .await
         .expect("the executor builds");
     let port = app.port();
@@ -131,6 +158,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         bus,
+        infra,
         client: reqwest::Client::new(),
         db_path,
         owns_db,
@@ -142,6 +170,22 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        if let Some((db, vhost)) = self.infra.take() {
+            // Drop runs inside the test's runtime: clean up on a thread of our own.
+            let _ = std::thread::spawn(move || {
+                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    runtime.block_on(async {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        db.drop_database().await;
+                    });
+                }
+                vhost.delete();
+            })
+            .join();
+        }
         if self.owns_db {
             for suffix in ["", "-wal", "-shm"] {
                 let mut path = self.db_path.clone().into_os_string();
