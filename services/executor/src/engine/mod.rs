@@ -63,12 +63,12 @@ struct StepResult {
 const CANCEL_POLL: Duration = Duration::from_millis(500);
 
 /// How an execution ends, and what it failed at.
-struct Ending<'a> {
-    status: &'a str,
-    error: Option<String>,
-    failed: Option<FailedStep>,
+pub(crate) struct Ending<'a> {
+    pub status: &'a str,
+    pub error: Option<String>,
+    pub failed: Option<FailedStep>,
     /// A failure is dead-lettered, unless the job itself is (an unreadable plan).
-    dead_letter: bool,
+    pub dead_letter: bool,
 }
 
 impl Engine {
@@ -758,12 +758,13 @@ enum NodeOutcome {
 /// Ends the execution on `txn` unless it already ended. A failure is also
 /// dead-lettered (a row, and a message on `echoflow.dlx`); under a
 /// concurrency limit, the oldest waiting run of the workflow is woken.
-async fn finish_in<C: sea_orm::ConnectionTrait>(
+/// Returns false when the execution had already ended (nothing is written).
+pub(crate) async fn finish_in<C: sea_orm::ConnectionTrait>(
     txn: &C,
     execution: &executions::Model,
     end: &Ending<'_>,
     limited: bool,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     let now = Utc::now();
     let changed = executions::Entity::update_many()
         .col_expr(executions::Column::Status, Expr::value(end.status))
@@ -774,7 +775,7 @@ async fn finish_in<C: sea_orm::ConnectionTrait>(
         .exec(txn)
         .await?;
     if changed.rows_affected != 1 {
-        return Ok(());
+        return Ok(false);
     }
     let duration = execution
         .started_at
@@ -802,7 +803,7 @@ async fn finish_in<C: sea_orm::ConnectionTrait>(
     if limited {
         wakeups::wake_next_waiting(txn, execution.workflow_id, None).await?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// queued or running -> running, on `txn`, locking the row until commit so

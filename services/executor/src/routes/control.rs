@@ -5,7 +5,6 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use echoflow_bus::outbox::OutboxHandle;
-use echoflow_contracts::UpdateKind;
 use echoflow_service_kit::{ApiError, AuthUser, ErrorCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -18,8 +17,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::engine::waker::{WakerHandle, resume_job};
+use crate::engine::{Ending, finish_in};
 use crate::store::{dead_letters, executions, status, wakeups};
-use crate::updates;
 
 /// What the control routes share.
 pub struct Control {
@@ -69,40 +68,19 @@ pub async fn cancel(
     let execution = owned(&db, *id, &user).await?;
     let txn = db.begin().await?;
     let now = Utc::now();
-    let changed = executions::Entity::update_many()
-        .col_expr(executions::Column::Status, Expr::value(status::CANCELLED))
-        .col_expr(executions::Column::CompletedAt, Expr::value(now))
-        .col_expr(
-            executions::Column::Error,
-            Expr::value(Some("cancelled by its owner".to_string())),
-        )
-        .filter(executions::Column::Id.eq(execution.id))
-        .filter(executions::Column::Status.is_in([status::QUEUED, status::RUNNING]))
-        .exec(&txn)
-        .await?;
-    if changed.rows_affected != 1 {
+    // The wait goes first, so waking the next waiter cannot pick this one.
+    wakeups::cancel(&txn, execution.id).await?;
+    let end = Ending {
+        status: status::CANCELLED,
+        error: Some("cancelled by its owner".to_string()),
+        failed: None,
+        dead_letter: false,
+    };
+    if !finish_in(&txn, &execution, &end, is_limited(&execution)).await? {
         return Err(ApiError::new(
             ErrorCode::Conflict,
             format!("the execution already ended ({})", execution.status),
         ));
-    }
-    wakeups::cancel(&txn, execution.id).await?;
-    let duration = execution
-        .started_at
-        .map(|s| (now - s).num_milliseconds())
-        .unwrap_or(0);
-    updates::enqueue(
-        &txn,
-        &execution,
-        UpdateKind::Finished,
-        status::CANCELLED,
-        None,
-        Some("cancelled by its owner"),
-        duration,
-    )
-    .await?;
-    if is_limited(&execution) {
-        wakeups::wake_next_waiting(&txn, execution.workflow_id, Some(execution.id)).await?;
     }
     txn.commit().await?;
     control.relay.notify();
