@@ -14,7 +14,8 @@ use tracing_actix_web::TracingLogger;
 use crate::consumers::jobs::JobConsumer;
 use crate::engine::waker::{self, WakerHandle};
 use crate::engine::{
-    Engine, ai::AiNode, chat::ChatNode, http::HttpNode, network::NetworkPolicy, nodes::NodeRunner,
+    Engine, ai::AiNode, chat::ChatNode, http::HttpNode, integrations::IntegrationsNode,
+    network::NetworkPolicy, nodes::NodeRunner,
 };
 use crate::routes::control::{self, Control};
 use crate::routes::{executions, internal};
@@ -62,6 +63,10 @@ impl Application {
                 )?,
                 chat: ChatNode::new(
                     &settings.services.chat_url,
+                    settings.auth.internal_token.clone(),
+                )?,
+                integrations: IntegrationsNode::new(
+                    &settings.services.integrations_url,
                     settings.auth.internal_token.clone(),
                 )?,
                 ai: AiNode::new(

@@ -1,11 +1,14 @@
-//! Runs one execution: walks the compiled plan from the trigger, runs each
-//! reached node with its retry and timeout policy, and records every step in
-//! the same transaction as its ExecutionUpdate. A step already recorded is
-//! never run again when a job is redelivered: its output is reused.
+//! Runs one execution: walks the compiled plan from the trigger, running
+//! each reached node with its retry and timeout policy as soon as the nodes
+//! before it finished (the branches after a fan-out run at once), and
+//! records every step in the same transaction as its ExecutionUpdate. A step
+//! already recorded is never run again when a job is redelivered: its output
+//! is reused.
 
 pub mod ai;
 pub mod chat;
 pub mod http;
+pub mod integrations;
 pub mod network;
 pub mod nodes;
 pub mod policy;
@@ -16,13 +19,15 @@ use chrono::Utc;
 use echoflow_bus::outbox::OutboxHandle;
 use echoflow_contracts::{ExecutionJob, UpdateKind};
 use echoflow_domain::{ExecutionPlan, OnError, PlanNode, expr};
+use futures::stream::{FuturesUnordered, StreamExt};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
     DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Statement,
     TransactionTrait, sea_query::Expr,
 };
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::store::dead_letters::{self, FailedStep};
@@ -59,7 +64,7 @@ struct StepResult {
     handles: Vec<Option<String>>,
 }
 
-/// A cancelled execution is checked for this often while a step runs.
+/// A cancelled execution is checked for this often while steps run.
 const CANCEL_POLL: Duration = Duration::from_millis(500);
 
 /// How an execution ends, and what it failed at.
@@ -113,7 +118,7 @@ impl Engine {
             }
         }
         // The switch to `running` commits with the first step, not alone.
-        let mut starting = execution.status == status::QUEUED;
+        let starting = execution.status == status::QUEUED;
         // Steps are only recorded once the execution runs: a queued one has
         // none, unless it is a retry that carries its original's.
         let recorded = if starting && execution.retry_of.is_none() {
@@ -121,91 +126,181 @@ impl Engine {
         } else {
             steps::of_execution(&self.db, execution.id).await?
         };
-        let mut seq = recorded.iter().map(|s| s.seq).max().unwrap_or(0);
-        let mut recorded: HashMap<String, steps::Model> = recorded
+        let seq = recorded.iter().map(|s| s.seq).max().unwrap_or(0);
+        let recorded: HashMap<String, steps::Model> = recorded
             .into_iter()
             .map(|s| (s.node_id.clone(), s))
             .collect();
-
-        let mut ctx_steps = Map::new();
-        let trigger = execution.trigger.clone();
         let mut results: HashMap<String, StepResult> = HashMap::new();
         results.insert(
             plan.trigger.id.clone(),
             StepResult {
-                output: trigger.get("data").cloned().unwrap_or(Value::Null),
+                output: execution
+                    .trigger
+                    .get("data")
+                    .cloned()
+                    .unwrap_or(Value::Null),
                 handles: vec![None],
             },
         );
-        for (index, node) in plan.nodes.iter().enumerate() {
-            if !is_reached(&plan, node, &results) {
-                continue;
+        let shared = Shared {
+            plan: &plan,
+            limited,
+            walk: Mutex::new(Walk {
+                execution: Arc::new(execution),
+                results,
+                ctx_steps: Map::new(),
+                running: HashSet::new(),
+                waiting: HashMap::new(),
+                ended: false,
+                starting,
+                wake_scheduled: false,
+            }),
+            turn: tokio::sync::Mutex::new(()),
+        };
+        self.walk(&shared, recorded, seq).await?;
+        Ok(())
+    }
+
+    /// Runs the plan's nodes as they become ready, all ready ones at once
+    /// (up to [`MAX_PARALLEL_STEPS`]), each started as soon as the steps it
+    /// waits for committed. When nothing runs and nothing can start, the
+    /// execution completes, or waits for its earliest wake-up when steps
+    /// wait, unless a step (or a cancel) already ended it.
+    async fn walk(
+        &self,
+        shared: &Shared<'_>,
+        mut recorded: HashMap<String, steps::Model>,
+        mut seq: i32,
+    ) -> Result<(), DbErr> {
+        let execution_id = shared.walk().execution.id;
+        let mut in_flight = FuturesUnordered::new();
+        let cancelled = self.watch_cancel(shared, execution_id);
+        tokio::pin!(cancelled);
+        loop {
+            // Starting a node never changes whether another is ready; a
+            // replayed one may make its successors ready: look again.
+            'start: while in_flight.len() < MAX_PARALLEL_STEPS {
+                let ready = shared.walk().ready(shared.plan, None);
+                if ready.is_empty() {
+                    break;
+                }
+                for node in ready {
+                    if in_flight.len() >= MAX_PARALLEL_STEPS {
+                        break 'start;
+                    }
+                    match start_step(shared, node, recorded.remove(&node.id), &mut seq) {
+                        Start::Run(step) => in_flight.push(self.run_node(shared, step)),
+                        Start::Settled => {}
+                        Start::FailedBefore(step) => {
+                            // A step that failed the execution before a crash cut
+                            // the run short: finish the execution as it would have.
+                            let message = format!(
+                                "step '{}' failed: {}",
+                                node.id,
+                                step.error.clone().unwrap_or_default()
+                            );
+                            let execution = shared.walk().execution.clone();
+                            let end =
+                                ending(status::FAILED, Some(message), Some(failed_step(&step)));
+                            return self.finish(&execution, end, shared.limited).await;
+                        }
+                    }
+                }
             }
-            let prior = recorded.remove(&node.id);
-            let result = match prior {
-                // A step that failed the execution before a crash cut the
-                // run short: finish the execution as it would have.
-                Some(step)
-                    if step.status == status::FAILED && node.policy.on_error == OnError::Fail =>
-                {
-                    let message = format!(
-                        "step '{}' failed: {}",
-                        node.id,
-                        step.error.clone().unwrap_or_default()
+            if in_flight.is_empty() {
+                break;
+            }
+            tokio::select! {
+                Some(done) = in_flight.next() => {
+                    if let NodeOutcome::Finished = done? {
+                        // Failed, completed or cancelled: whatever still runs is abandoned.
+                        return Ok(());
+                    }
+                }
+                ended = &mut cancelled => {
+                    ended?;
+                    tracing::info!(
+                        in_flight = in_flight.len(),
+                        "execution cancelled during its steps; they are abandoned"
                     );
-                    let failed = failed_step(&step);
-                    self.finish(
-                        &execution,
-                        ending(status::FAILED, Some(message), Some(failed)),
-                        limited,
-                    )
-                    .await?;
                     return Ok(());
                 }
-                Some(step) if steps::is_final(&step.status) => {
-                    starting = false;
-                    replayed(node, &step)
-                }
-                prior => {
-                    if prior.is_none() {
-                        seq += 1;
-                    }
-                    let ctx =
-                        json!({"trigger": trigger, "steps": Value::Object(ctx_steps.clone())});
-                    let later = &plan.nodes[index + 1..];
-                    let is_last = |result: &StepResult| {
-                        !later
-                            .iter()
-                            .any(|n| is_reached_with(&plan, n, &results, (&node.id, result)))
-                    };
-                    let step = StepRun {
-                        node,
-                        ctx: &ctx,
-                        seq,
-                        prior: prior.as_ref(),
-                        starting,
-                        limited,
-                    };
-                    let outcome = self.run_node(&execution, step, &results, is_last).await?;
-                    if starting {
-                        starting = false;
-                        execution.status = status::RUNNING.to_string();
-                        execution.started_at.get_or_insert_with(Utc::now);
-                    }
-                    match outcome {
-                        NodeOutcome::Continue(result) => result,
-                        NodeOutcome::Finished | NodeOutcome::Suspended => return Ok(()),
-                    }
-                }
-            };
-            ctx_steps.insert(node.id.clone(), json!({"output": result.output}));
-            results.insert(node.id.clone(), result);
+            }
         }
-        if starting {
-            execution = self.start(execution).await?;
+        self.settle(shared).await
+    }
+
+    /// Resolves when the execution ended from outside (a cancel) while its
+    /// steps run. It looks between two commits, never during one, so a step
+    /// that committed has also announced what it did.
+    async fn watch_cancel(
+        &self,
+        shared: &Shared<'_>,
+        execution_id: uuid::Uuid,
+    ) -> Result<(), DbErr> {
+        let mut poll =
+            tokio::time::interval_at(tokio::time::Instant::now() + CANCEL_POLL, CANCEL_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            poll.tick().await;
+            let _turn = shared.turn.lock().await;
+            if self.has_ended(execution_id).await? {
+                return Ok(());
+            }
         }
-        self.finish(&execution, ending(status::COMPLETED, None, None), limited)
-            .await?;
+    }
+
+    /// After the walk, when no commit ended the execution or scheduled its
+    /// wake-up (the last steps were replayed, or waits left as they were):
+    /// complete it, or wake it when its earliest wait is due.
+    async fn settle(&self, shared: &Shared<'_>) -> Result<(), DbErr> {
+        let (execution, ended, wake, scheduled, starting) = {
+            let walk = shared.walk();
+            (
+                walk.execution.clone(),
+                walk.ended,
+                walk.earliest_wake(None),
+                walk.wake_scheduled,
+                walk.starting,
+            )
+        };
+        if ended || scheduled {
+            return Ok(());
+        }
+        if let Some(wake) = wake {
+            return self.wait_until(&execution, wake).await;
+        }
+        let execution = if starting {
+            self.start(&execution).await?
+        } else {
+            execution
+        };
+        self.finish(
+            &execution,
+            ending(status::COMPLETED, None, None),
+            shared.limited,
+        )
+        .await
+    }
+
+    /// Schedules the execution's wake-up (its steps wait) unless it ended.
+    async fn wait_until(&self, execution: &executions::Model, wake: Wake) -> Result<(), DbErr> {
+        let txn = self.db.begin().await?;
+        if let Claim::Ended = claim_running(&txn, execution).await? {
+            return Ok(());
+        }
+        wakeups::schedule(
+            &txn,
+            execution.id,
+            execution.workflow_id,
+            wake.due,
+            wake.reason,
+        )
+        .await?;
+        txn.commit().await?;
+        self.waker.due_at(wake.due);
+        tracing::debug!(due = %wake.due, reason = wake.reason, "execution waits");
         Ok(())
     }
 
@@ -260,12 +355,12 @@ impl Engine {
             .count(&txn)
             .await?;
         if running < u64::from(limit) && older_waiting == 0 {
-            let (execution, started) = claim_running(&txn, execution.clone()).await?;
+            let claim = claim_running(&txn, execution).await?;
             wakeups::cancel(&txn, execution.id).await?;
             txn.commit().await?;
-            if started.is_none() {
+            let Some(execution) = claim.applied_to(execution) else {
                 return Ok(None);
-            }
+            };
             self.announce_started(&execution);
             return Ok(Some(execution));
         }
@@ -298,14 +393,20 @@ impl Engine {
     }
 
     /// Marks an execution that ran no step running, in a transaction of its own.
-    async fn start(&self, execution: executions::Model) -> Result<executions::Model, DbErr> {
+    async fn start(
+        &self,
+        execution: &Arc<executions::Model>,
+    ) -> Result<Arc<executions::Model>, DbErr> {
         let txn = self.db.begin().await?;
-        let (execution, started) = claim_running(&txn, execution).await?;
+        let claim = claim_running(&txn, execution).await?;
         txn.commit().await?;
-        if started == Some(true) {
-            self.announce_started(&execution);
+        if let Claim::Started(_) = claim
+            && let Some(started) = claim.applied_to(execution)
+        {
+            self.announce_started(&started);
+            return Ok(Arc::new(started));
         }
-        Ok(execution)
+        Ok(execution.clone())
     }
 
     fn announce_started(&self, execution: &executions::Model) {
@@ -345,75 +446,43 @@ impl Engine {
             .is_none_or(|e| status::is_terminal(&e.status)))
     }
 
-    /// Runs the node once; None when the execution was cancelled while it
-    /// ran (the step's in-flight work, an HTTP request say, is dropped).
-    async fn run_watched(
-        &self,
-        execution: &executions::Model,
-        node: &PlanNode,
-        ctx: &Value,
-        incoming: &Map<String, Value>,
-        scope: &StepScope<'_>,
-    ) -> Result<Option<(Value, Result<Value, NodeError>)>, DbErr> {
-        let work = self.nodes.run(node, ctx, incoming, scope);
-        tokio::pin!(work);
-        let mut poll =
-            tokio::time::interval_at(tokio::time::Instant::now() + CANCEL_POLL, CANCEL_POLL);
-        loop {
-            tokio::select! {
-                done = &mut work => return Ok(Some(done)),
-                _ = poll.tick() => {
-                    if self.has_ended(execution.id).await? {
-                        tracing::info!(node_id = %node.id, "execution cancelled during the step");
-                        return Ok(None);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Runs one attempt of a node and records the step. A failed attempt
-    /// that may be retried records the step as `retrying` and a wake-up at
-    /// its backoff, then lets go of the worker; a delay records `waiting`
-    /// and a wake-up at its end. When the step ends the execution (it
-    /// failed, or `is_last` says nothing runs after it) the end commits in
-    /// the same transaction.
-    async fn run_node(
-        &self,
-        execution: &executions::Model,
-        step: StepRun<'_>,
-        results: &HashMap<String, StepResult>,
-        is_last: impl Fn(&StepResult) -> bool,
-    ) -> Result<NodeOutcome, DbErr> {
+    /// Runs one attempt of a node, then commits its step. A failed attempt
+    /// that may be retried is recorded `retrying`, due again after its
+    /// backoff; a delay is recorded `waiting` until its end. Either waits
+    /// without a worker once nothing else of the execution runs.
+    async fn run_node(&self, shared: &Shared<'_>, step: StepRun<'_>) -> Result<NodeOutcome, DbErr> {
         let node = step.node;
-        let now = Utc::now();
-        // A delivery that comes before a retry's wait is over (a duplicate)
-        // leaves the wait as it is: its wake-up still stands.
-        if let Some(at) = step.prior.and_then(next_attempt_at)
-            && at > now
-        {
-            return Ok(NodeOutcome::Suspended);
-        }
-        let started_at = step.prior.map_or(now, |p| p.started_at);
-        let seq = step.prior.map_or(step.seq, |p| p.seq);
+        let (execution_id, chatbot_id, owner_id, input_override) = {
+            let walk = shared.walk();
+            let execution = &walk.execution;
+            let input_override = execution
+                .step_inputs
+                .as_ref()
+                .and_then(|inputs| inputs.get(&node.id))
+                .cloned();
+            (
+                execution.id,
+                execution.chatbot_id,
+                execution.owner_id,
+                input_override,
+            )
+        };
+        let started_at = step.prior.as_ref().map_or_else(Utc::now, |p| p.started_at);
         let attempts = step
             .prior
+            .as_ref()
             .map_or(0, |p| u32::try_from(p.attempts).unwrap_or(0))
             + 1;
         let clock = Instant::now();
-        let incoming: Map<String, Value> = node
-            .incoming
-            .iter()
-            .filter_map(|id| results.get(id).map(|r| (id.clone(), r.output.clone())))
-            .collect();
-        let step_key = format!("{}:{}", execution.id, node.id);
-        let input_override = execution
-            .step_inputs
-            .as_ref()
-            .and_then(|inputs| inputs.get(&node.id));
+        let step_key = format!("{execution_id}:{}", node.id);
 
         let (input, outcome) = if node.node_type == "action.delay" {
-            match delay_step(node, step.ctx, step.prior, input_override) {
+            match delay_step(
+                node,
+                &step.ctx,
+                step.prior.as_ref(),
+                input_override.as_ref(),
+            ) {
                 Ok(DelayState::Done(input, output)) => (input, Ok(output)),
                 Ok(DelayState::Waiting(input, until)) => {
                     let record = StepRecord {
@@ -423,16 +492,12 @@ impl Engine {
                         output: Some(json!({"resume_at": until.to_rfc3339()})),
                         error: None,
                     };
+                    let wake = Wake {
+                        due: until,
+                        reason: wakeups::DELAY,
+                    };
                     return self
-                        .suspend(
-                            execution,
-                            &step,
-                            record,
-                            started_at,
-                            seq,
-                            until,
-                            wakeups::DELAY,
-                        )
+                        .commit(shared, &step, record, started_at, 0, Settle::Wait(wake))
                         .await;
                 }
                 Err(e) => (node.config.clone(), Err(e)),
@@ -440,16 +505,13 @@ impl Engine {
         } else {
             let scope = StepScope {
                 key: &step_key,
-                chatbot_id: execution.chatbot_id,
-                input_override,
+                chatbot_id,
+                owner_id,
+                input_override: input_override.as_ref(),
             };
-            match self
-                .run_watched(execution, node, step.ctx, &incoming, &scope)
-                .await?
-            {
-                Some(done) => done,
-                None => return Ok(NodeOutcome::Finished),
-            }
+            self.nodes
+                .run(node, &step.ctx, &step.incoming, &scope)
+                .await
         };
         let duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
         if let Err(e) = &outcome
@@ -464,174 +526,141 @@ impl Engine {
                 output: Some(json!({"class": e.class(), "next_attempt_at": due.to_rfc3339()})),
                 error: Some(e.to_string()),
             };
+            let wake = Wake {
+                due,
+                reason: wakeups::RETRY,
+            };
             return self
-                .suspend(
-                    execution,
-                    &step,
-                    record,
-                    started_at,
-                    seq,
-                    due,
-                    wakeups::RETRY,
-                )
+                .commit(shared, &step, record, started_at, 0, Settle::Wait(wake))
                 .await;
         }
-        let (step_status, output, error, result) = match outcome {
+        let (record, settle) = match outcome {
             Ok(output) => {
                 let handles = nodes::handles_of(node, &output);
-                (
-                    status::COMPLETED,
-                    Some(output.clone()),
-                    None,
-                    Ok(StepResult { output, handles }),
-                )
+                let record = StepRecord {
+                    status: status::COMPLETED,
+                    attempts,
+                    input,
+                    output: Some(output.clone()),
+                    error: None,
+                };
+                (record, Settle::Done(StepResult { output, handles }))
+            }
+            Err(e) if node.policy.on_error == OnError::Continue => {
+                let message = e.to_string();
+                let output = json!({"error": message, "class": e.class()});
+                let record = StepRecord {
+                    status: status::FAILED,
+                    attempts,
+                    input,
+                    output: Some(output.clone()),
+                    error: Some(message),
+                };
+                let handles = vec![Some("error".to_string())];
+                (record, Settle::Done(StepResult { output, handles }))
             }
             Err(e) => {
                 let message = e.to_string();
-                if node.policy.on_error == OnError::Continue {
-                    let output = json!({"error": message, "class": e.class()});
-                    (
-                        status::FAILED,
-                        Some(output.clone()),
-                        Some(message),
-                        Ok(StepResult {
-                            output,
-                            handles: vec![Some("error".to_string())],
-                        }),
-                    )
-                } else {
-                    (status::FAILED, None, Some(message.clone()), Err(message))
-                }
-            }
-        };
-        let end = match &result {
-            Ok(r) if is_last(r) => Some(ending(status::COMPLETED, None, None)),
-            Ok(_) => None,
-            Err(message) => Some(ending(
-                status::FAILED,
-                Some(format!("step '{}' failed: {message}", node.id)),
-                Some(FailedStep {
+                let failed = FailedStep {
                     node_id: node.id.clone(),
                     input: input.clone(),
                     attempts: i32::try_from(attempts).unwrap_or(i32::MAX),
-                }),
-            )),
-        };
-        let record = StepRecord {
-            status: step_status,
-            attempts,
-            input,
-            output,
-            error,
-        };
-        let txn = self.db.begin().await?;
-        let Some((execution, started)) = self
-            .record_step(
-                &txn,
-                execution,
-                &step,
-                &record,
-                started_at,
-                seq,
-                duration_ms,
-            )
-            .await?
-        else {
-            return Ok(NodeOutcome::Finished);
-        };
-        if let Some(end) = &end {
-            finish_in(&txn, &execution, end, step.limited).await?;
-        }
-        txn.commit().await?;
-        if started {
-            self.announce_started(&execution);
-        }
-        updates::announce(
-            &self.bus,
-            &execution,
-            UpdateKind::StepFinished,
-            step_status,
-            Some(&node.id),
-            duration_ms,
-        );
-        match end {
-            Some(end) => {
-                self.relay.notify();
-                if step.limited {
-                    self.waker.due_at(Utc::now());
-                }
-                tracing::info!(status = end.status, error = end.error, "execution finished");
-                Ok(NodeOutcome::Finished)
+                };
+                let end = ending(
+                    status::FAILED,
+                    Some(format!("step '{}' failed: {message}", node.id)),
+                    Some(failed),
+                );
+                let record = StepRecord {
+                    status: status::FAILED,
+                    attempts,
+                    input,
+                    output: None,
+                    error: Some(message),
+                };
+                (record, Settle::Fail(end))
             }
-            None => match result {
-                Ok(r) => Ok(NodeOutcome::Continue(r)),
-                Err(_) => Ok(NodeOutcome::Finished),
-            },
-        }
-    }
-
-    /// Writes the step (one row per node, updated across attempts) after
-    /// claiming the execution as running; None when it ended meanwhile (a
-    /// cancel), in which case nothing is written.
-    #[allow(clippy::too_many_arguments)]
-    async fn record_step(
-        &self,
-        txn: &DatabaseTransaction,
-        execution: &executions::Model,
-        step: &StepRun<'_>,
-        record: &StepRecord,
-        started_at: chrono::DateTime<Utc>,
-        seq: i32,
-        duration_ms: i64,
-    ) -> Result<Option<(executions::Model, bool)>, DbErr> {
-        let (execution, started) = claim_running(txn, execution.clone()).await?;
-        let Some(started) = started else {
-            return Ok(None);
         };
-        steps::upsert(
-            txn,
-            steps::Model {
-                execution_id: execution.id,
-                node_id: step.node.id.clone(),
-                seq,
-                node_type: step.node.node_type.clone(),
-                status: record.status.to_string(),
-                attempts: i32::try_from(record.attempts).unwrap_or(i32::MAX),
-                input: Some(record.input.clone()),
-                output: record.output.clone(),
-                error: record.error.clone(),
-                started_at,
-                completed_at: steps::is_final(record.status).then(Utc::now),
-                duration_ms: Some(duration_ms),
-            },
-        )
-        .await?;
-        Ok(Some((execution, started && step.starting)))
+        self.commit(shared, &step, record, started_at, duration_ms, settle)
+            .await
     }
 
-    /// Records a step that waits and the wake-up that resumes it; the job is
-    /// then acknowledged and no worker is held.
-    #[allow(clippy::too_many_arguments)]
-    async fn suspend(
+    /// Commits a step, one step of the execution at a time. Each commit
+    /// decides, from the commits before it, what else it writes: the end
+    /// of the execution when the step failed it, or when nothing else runs
+    /// or can start; the execution's wake-up when nothing else runs or can
+    /// start but steps wait. Nothing is written once the execution ended
+    /// (a sibling failed it, or it was cancelled).
+    async fn commit(
         &self,
-        execution: &executions::Model,
+        shared: &Shared<'_>,
         step: &StepRun<'_>,
         record: StepRecord,
         started_at: chrono::DateTime<Utc>,
-        seq: i32,
-        due: chrono::DateTime<Utc>,
-        reason: &str,
+        duration_ms: i64,
+        settle: Settle,
     ) -> Result<NodeOutcome, DbErr> {
+        let node = step.node;
+        let _turn = shared.turn.lock().await;
+        let (execution, then) = {
+            let walk = shared.walk();
+            if walk.ended {
+                return Ok(NodeOutcome::Finished);
+            }
+            let then = match &settle {
+                Settle::Done(result) => walk.after(shared.plan, &node.id, Some(result), None),
+                Settle::Wait(wake) => walk.after(shared.plan, &node.id, None, Some(*wake)),
+                Settle::Fail(_) => Then::Continue,
+            };
+            (walk.execution.clone(), then)
+        };
+        let (result, wait, end) = match settle {
+            Settle::Done(result) => (Some(result), None, None),
+            Settle::Wait(wake) => (None, Some(wake), None),
+            Settle::Fail(end) => (None, None, Some(end)),
+        };
+        let end = end.or_else(|| {
+            matches!(then, Then::Complete).then(|| ending(status::COMPLETED, None, None))
+        });
         let txn = self.db.begin().await?;
         let Some((execution, started)) = self
-            .record_step(&txn, execution, step, &record, started_at, seq, 0)
+            .record_step(&txn, &execution, step, &record, started_at, duration_ms)
             .await?
         else {
+            shared.walk().ended = true;
             return Ok(NodeOutcome::Finished);
         };
-        wakeups::schedule(&txn, execution.id, execution.workflow_id, due, reason).await?;
+        if let Some(end) = &end {
+            finish_in(&txn, &execution, end, shared.limited).await?;
+        }
+        if let Then::Wait(wake) = then {
+            wakeups::schedule(
+                &txn,
+                execution.id,
+                execution.workflow_id,
+                wake.due,
+                wake.reason,
+            )
+            .await?;
+        }
         txn.commit().await?;
-        if started {
+        let announce_start = {
+            let mut walk = shared.walk();
+            walk.running.remove(&node.id);
+            let announce_start = started && walk.starting;
+            walk.starting = false;
+            walk.execution = execution.clone();
+            if let Some(result) = result {
+                walk.finished(&node.id, result);
+            }
+            if let Some(wake) = wait {
+                walk.waiting.insert(node.id.clone(), wake);
+            }
+            walk.ended |= end.is_some();
+            walk.wake_scheduled |= matches!(then, Then::Wait(_));
+            announce_start
+        };
+        if announce_start {
             self.announce_started(&execution);
         }
         updates::announce(
@@ -639,25 +668,300 @@ impl Engine {
             &execution,
             UpdateKind::StepFinished,
             record.status,
-            Some(&step.node.id),
-            0,
+            Some(&node.id),
+            duration_ms,
         );
-        self.waker.due_at(due);
-        Ok(NodeOutcome::Suspended)
+        if let Some(end) = end {
+            self.relay.notify();
+            if shared.limited {
+                self.waker.due_at(Utc::now());
+            }
+            tracing::info!(status = end.status, error = end.error, "execution finished");
+            return Ok(NodeOutcome::Finished);
+        }
+        if let Then::Wait(wake) = then {
+            self.waker.due_at(wake.due);
+            tracing::debug!(due = %wake.due, reason = wake.reason, "execution waits");
+        }
+        Ok(match wait {
+            Some(_) => NodeOutcome::Suspended,
+            None => NodeOutcome::Continue,
+        })
+    }
+
+    /// Writes the step (one row per node, updated across attempts) if the
+    /// execution still runs, claiming it as running with its first step;
+    /// None when it ended meanwhile (a cancel), in which case nothing is
+    /// written. Returns the execution as the write left it, and whether
+    /// this write started it.
+    async fn record_step(
+        &self,
+        txn: &DatabaseTransaction,
+        execution: &Arc<executions::Model>,
+        step: &StepRun<'_>,
+        record: &StepRecord,
+        started_at: chrono::DateTime<Utc>,
+        duration_ms: i64,
+    ) -> Result<Option<(Arc<executions::Model>, bool)>, DbErr> {
+        let row = steps::Model {
+            execution_id: execution.id,
+            node_id: step.node.id.clone(),
+            seq: step.seq,
+            node_type: step.node.node_type.clone(),
+            status: record.status.to_string(),
+            attempts: i32::try_from(record.attempts).unwrap_or(i32::MAX),
+            input: Some(record.input.clone()),
+            output: record.output.clone(),
+            error: record.error.clone(),
+            started_at,
+            completed_at: steps::is_final(record.status).then(Utc::now),
+            duration_ms: Some(duration_ms),
+        };
+        if execution.status != status::QUEUED {
+            // The usual case: one statement checks and writes.
+            let written = steps::upsert_if_running(txn, row).await?;
+            return Ok(written.then(|| (execution.clone(), false)));
+        }
+        let claim = claim_running(txn, execution).await?;
+        let (execution, started) = match claim {
+            Claim::Ended => return Ok(None),
+            Claim::Running => (execution.clone(), false),
+            Claim::Started(_) => match claim.applied_to(execution) {
+                Some(started) => (Arc::new(started), true),
+                None => return Ok(None),
+            },
+        };
+        // The claim holds the execution's row until commit.
+        steps::upsert(txn, row).await?;
+        Ok(Some((execution, started)))
     }
 }
 
-/// One node to run, and where the walk stands.
-struct StepRun<'a> {
-    node: &'a PlanNode,
-    ctx: &'a Value,
-    seq: i32,
-    /// The step as an earlier attempt left it (`retrying` or `waiting`).
-    prior: Option<&'a steps::Model>,
-    /// The execution is still `queued`: this step starts it.
-    starting: bool,
+/// At most this many steps of one execution run at once.
+const MAX_PARALLEL_STEPS: usize = 16;
+
+/// One execution's walk, shared by the steps that run at once.
+struct Shared<'p> {
+    plan: &'p ExecutionPlan,
     /// The workflow has a concurrency limit.
     limited: bool,
+    /// Locked only between awaits, never across one.
+    walk: Mutex<Walk>,
+    /// Steps commit one at a time, so each decides from the commits before
+    /// it whether it is the last.
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl Shared<'_> {
+    fn walk(&self) -> MutexGuard<'_, Walk> {
+        self.walk.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Where one execution's walk stands.
+struct Walk {
+    /// The execution as the last commit left it.
+    execution: Arc<executions::Model>,
+    /// The trigger and every finished step (completed, or failed and
+    /// continued from): its output and the handles it fired.
+    results: HashMap<String, StepResult>,
+    /// `{node_id: {"output": ..}}` of the finished steps, for expressions.
+    ctx_steps: Map<String, Value>,
+    /// Steps started and not committed yet.
+    running: HashSet<String>,
+    /// Steps that wait (a retry's backoff, a delay), and until when.
+    waiting: HashMap<String, Wake>,
+    /// A step failed or completed the execution, or it was cancelled.
+    ended: bool,
+    /// Queued, and no step replayed: the commit that starts it announces it.
+    starting: bool,
+    /// A commit scheduled the execution's wake-up: nothing else ran then.
+    wake_scheduled: bool,
+}
+
+impl Walk {
+    fn finished(&mut self, node_id: &str, result: StepResult) {
+        self.ctx_steps
+            .insert(node_id.to_string(), json!({"output": result.output}));
+        self.results.insert(node_id.to_string(), result);
+    }
+
+    fn is_started(&self, node_id: &str) -> bool {
+        self.results.contains_key(node_id)
+            || self.running.contains(node_id)
+            || self.waiting.contains_key(node_id)
+    }
+
+    /// The nodes that can start now, in plan order: not started, every
+    /// incoming edge resolved (its source finished, or will never run), and
+    /// reached by one of them. `just` counts a step about to commit as
+    /// finished.
+    fn ready<'s, 'p>(
+        &'s self,
+        plan: &'p ExecutionPlan,
+        just: Option<(&'s str, &'s StepResult)>,
+    ) -> Vec<&'p PlanNode> {
+        let finished = |id: &str| match just {
+            Some((just_id, result)) if just_id == id => Some(result),
+            _ => self.results.get(id),
+        };
+        // Plan order is topological: a node's sources are judged before it.
+        let mut never: HashSet<&'p str> = HashSet::new();
+        let mut ready = Vec::new();
+        for node in &plan.nodes {
+            if self.is_started(&node.id) || just.is_some_and(|(id, _)| id == node.id) {
+                continue;
+            }
+            let resolved = node
+                .incoming
+                .iter()
+                .all(|id| finished(id).is_some() || never.contains(id.as_str()));
+            if !resolved {
+                continue;
+            }
+            if reached_by(plan, node, finished) {
+                ready.push(node);
+            } else {
+                never.insert(&node.id);
+            }
+        }
+        ready
+    }
+
+    /// What the commit of `node_id` (finished with `result`, or waiting
+    /// for `wake`) does besides: nothing when another step runs or can
+    /// start; else it completes the execution, or schedules its wake-up
+    /// when steps wait.
+    fn after(
+        &self,
+        plan: &ExecutionPlan,
+        node_id: &str,
+        result: Option<&StepResult>,
+        wake: Option<Wake>,
+    ) -> Then {
+        let others_run = self.running.iter().any(|id| id != node_id);
+        if others_run || !self.ready(plan, result.map(|r| (node_id, r))).is_empty() {
+            return Then::Continue;
+        }
+        match self.earliest_wake(wake) {
+            Some(wake) => Then::Wait(wake),
+            None => Then::Complete,
+        }
+    }
+
+    /// The earliest of the waits (and `also`).
+    fn earliest_wake(&self, also: Option<Wake>) -> Option<Wake> {
+        self.waiting
+            .values()
+            .copied()
+            .chain(also)
+            .min_by_key(|wake| wake.due)
+    }
+}
+
+/// When a waiting step is due again, and why it waits.
+#[derive(Debug, Clone, Copy)]
+struct Wake {
+    due: chrono::DateTime<Utc>,
+    reason: &'static str,
+}
+
+/// What the walk does with a ready node.
+enum Start<'p> {
+    /// Run it.
+    Run(StepRun<'p>),
+    /// An earlier delivery finished it (replayed), or it still waits.
+    Settled,
+    /// An earlier delivery recorded it failing the execution.
+    FailedBefore(steps::Model),
+}
+
+/// Starts `node`: replays it when an earlier delivery finished it, leaves
+/// it waiting when its wait is not over, or hands it over to run.
+fn start_step<'p>(
+    shared: &Shared<'p>,
+    node: &'p PlanNode,
+    prior: Option<steps::Model>,
+    seq: &mut i32,
+) -> Start<'p> {
+    let mut walk = shared.walk();
+    match prior {
+        Some(step) if step.status == status::FAILED && node.policy.on_error == OnError::Fail => {
+            Start::FailedBefore(step)
+        }
+        Some(step) if steps::is_final(&step.status) => {
+            walk.starting = false;
+            walk.finished(&node.id, replayed(node, &step));
+            Start::Settled
+        }
+        Some(step) if pending_wake(&step).is_some_and(|wake| wake.due > Utc::now()) => {
+            // A delivery that comes before the wait is over (a duplicate, or
+            // a resume for another step) leaves it waiting.
+            if let Some(wake) = pending_wake(&step) {
+                walk.waiting.insert(node.id.clone(), wake);
+            }
+            Start::Settled
+        }
+        prior => {
+            let seq = match &prior {
+                Some(p) => p.seq,
+                None => {
+                    *seq += 1;
+                    *seq
+                }
+            };
+            let ctx = json!({
+                "trigger": walk.execution.trigger,
+                "steps": Value::Object(walk.ctx_steps.clone()),
+            });
+            let incoming = node
+                .incoming
+                .iter()
+                .filter_map(|id| walk.results.get(id).map(|r| (id.clone(), r.output.clone())))
+                .collect();
+            walk.running.insert(node.id.clone());
+            Start::Run(StepRun {
+                node,
+                ctx,
+                incoming,
+                seq,
+                prior,
+            })
+        }
+    }
+}
+
+/// One node to run.
+struct StepRun<'a> {
+    node: &'a PlanNode,
+    /// What its expressions see: the trigger and the finished steps.
+    ctx: Value,
+    /// The outputs of its finished sources, by node id (what a merge outputs).
+    incoming: Map<String, Value>,
+    /// Unique within the execution, in the order steps started.
+    seq: i32,
+    /// The step as an earlier attempt left it (`retrying` or `waiting`).
+    prior: Option<steps::Model>,
+}
+
+/// How a step's attempt ended, for its commit.
+enum Settle {
+    /// It finished (completed, or failed and continued from).
+    Done(StepResult),
+    /// It waits (a retry's backoff, a delay).
+    Wait(Wake),
+    /// It failed the execution.
+    Fail(Ending<'static>),
+}
+
+/// What a step's commit writes besides the step.
+#[derive(Clone, Copy)]
+enum Then {
+    Continue,
+    /// Nothing else runs or can start: the execution completes.
+    Complete,
+    /// Nothing else runs or can start, but steps wait: wake it then.
+    Wait(Wake),
 }
 
 /// A step's row as it is about to be written.
@@ -719,15 +1023,19 @@ fn delay_step(
     Ok(DelayState::Waiting(input, until))
 }
 
-/// When a `retrying` step's next attempt is due.
-fn next_attempt_at(step: &steps::Model) -> Option<chrono::DateTime<Utc>> {
-    if step.status != steps::RETRYING {
-        return None;
-    }
-    let at = step.output.as_ref()?.get("next_attempt_at")?.as_str()?;
-    chrono::DateTime::parse_from_rfc3339(at)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+/// When a waiting step (a `retrying` one's next attempt, a `waiting`
+/// delay's end) is due, as its row says.
+fn pending_wake(step: &steps::Model) -> Option<Wake> {
+    let (key, reason) = match step.status.as_str() {
+        steps::RETRYING => ("next_attempt_at", wakeups::RETRY),
+        steps::WAITING => ("resume_at", wakeups::DELAY),
+        _ => return None,
+    };
+    let at = step.output.as_ref()?.get(key)?.as_str()?;
+    let due = chrono::DateTime::parse_from_rfc3339(at)
+        .ok()?
+        .with_timezone(&Utc);
+    Some(Wake { due, reason })
 }
 
 fn ending(status: &str, error: Option<String>, failed: Option<FailedStep>) -> Ending<'_> {
@@ -749,9 +1057,13 @@ fn failed_step(step: &steps::Model) -> FailedStep {
 
 /// What the walk does after a step.
 enum NodeOutcome {
-    Continue(StepResult),
+    /// The step finished; the walk goes on.
+    Continue,
+    /// The execution ended (the step failed or completed it, or it was
+    /// cancelled): whatever else runs is abandoned.
     Finished,
-    /// The execution waits (a retry's backoff, a delay); a wake-up resumes it.
+    /// The step waits (a retry's backoff, a delay); a wake-up resumes it
+    /// once nothing else runs.
     Suspended,
 }
 
@@ -806,14 +1118,39 @@ pub(crate) async fn finish_in<C: sea_orm::ConnectionTrait>(
     Ok(true)
 }
 
+/// What claiming an execution as running found.
+#[derive(Debug, Clone, Copy)]
+enum Claim {
+    /// It was queued: this claim started it, then.
+    Started(chrono::DateTime<Utc>),
+    /// It was running already.
+    Running,
+    /// It has ended (cancelled): nothing may be written for it.
+    Ended,
+}
+
+impl Claim {
+    /// The execution as the claim leaves it; None when it has ended.
+    fn applied_to(self, execution: &executions::Model) -> Option<executions::Model> {
+        let mut execution = execution.clone();
+        match self {
+            Claim::Started(at) => {
+                execution.status = status::RUNNING.to_string();
+                execution.started_at = Some(at);
+            }
+            Claim::Running => execution.status = status::RUNNING.to_string(),
+            Claim::Ended => return None,
+        }
+        Some(execution)
+    }
+}
+
 /// queued or running -> running, on `txn`, locking the row until commit so
-/// a cancel cannot slip in between. Returns the execution and `Some(true)`
-/// when this started it, `Some(false)` when it was running already, None
-/// when it has ended (cancelled).
+/// a cancel cannot slip in between.
 async fn claim_running<C: sea_orm::ConnectionTrait>(
     txn: &C,
-    mut execution: executions::Model,
-) -> Result<(executions::Model, Option<bool>), DbErr> {
+    execution: &executions::Model,
+) -> Result<Claim, DbErr> {
     let now = Utc::now();
     if execution.status == status::QUEUED {
         let changed = executions::Entity::update_many()
@@ -824,9 +1161,7 @@ async fn claim_running<C: sea_orm::ConnectionTrait>(
             .exec(txn)
             .await?;
         if changed.rows_affected == 1 {
-            execution.status = status::RUNNING.to_string();
-            execution.started_at = Some(now);
-            return Ok((execution, Some(true)));
+            return Ok(Claim::Started(now));
         }
     }
     let still = executions::Entity::update_many()
@@ -835,12 +1170,11 @@ async fn claim_running<C: sea_orm::ConnectionTrait>(
         .filter(executions::Column::Status.eq(status::RUNNING))
         .exec(txn)
         .await?;
-    if still.rows_affected == 1 {
-        execution.status = status::RUNNING.to_string();
-        Ok((execution, Some(false)))
+    Ok(if still.rows_affected == 1 {
+        Claim::Running
     } else {
-        Ok((execution, None))
-    }
+        Claim::Ended
+    })
 }
 
 /// Whether `node` runs, given which steps have results: an edge into it
@@ -865,30 +1199,6 @@ fn reached_by<'r>(
                 .iter()
                 .any(|edge| edge.target == node.id && result.handles.contains(&edge.handle))
         })
-    })
-}
-
-fn is_reached(
-    plan: &ExecutionPlan,
-    node: &PlanNode,
-    results: &HashMap<String, StepResult>,
-) -> bool {
-    reached_by(plan, node, |id| results.get(id))
-}
-
-/// Whether `node` would run if the step `just` (id, result) were recorded too.
-fn is_reached_with(
-    plan: &ExecutionPlan,
-    node: &PlanNode,
-    results: &HashMap<String, StepResult>,
-    just: (&str, &StepResult),
-) -> bool {
-    reached_by(plan, node, |id| {
-        if id == just.0 {
-            Some(just.1)
-        } else {
-            results.get(id)
-        }
     })
 }
 

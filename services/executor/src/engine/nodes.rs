@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::ai::AiNode;
 use super::chat::ChatNode;
 use super::http::HttpNode;
+use super::integrations::{IntegrationsNode, action_of};
 
 /// Which step of which execution is running.
 #[derive(Debug, Clone, Copy)]
@@ -16,6 +17,8 @@ pub struct StepScope<'a> {
     pub key: &'a str,
     /// The chatbot the execution's workflow belongs to.
     pub chatbot_id: uuid::Uuid,
+    /// The user the execution's workflow belongs to (whose connections it may use).
+    pub owner_id: uuid::Uuid,
     /// An input given for this step by a retry, used instead of its config.
     pub input_override: Option<&'a Value>,
 }
@@ -59,6 +62,7 @@ pub struct NodeRunner {
     pub http: HttpNode,
     pub chat: ChatNode,
     pub ai: AiNode,
+    pub integrations: IntegrationsNode,
     /// Largest output a step may record, in JSON bytes.
     pub max_output_bytes: usize,
 }
@@ -148,6 +152,13 @@ impl NodeRunner {
                                 .unwrap_or(0);
                             tokio::time::sleep(Duration::from_millis(ms)).await;
                             Ok(json!({"waited_ms": ms}))
+                        }
+                        integration if action_of(integration).is_some() => {
+                            let action = action_of(integration).unwrap_or_default();
+                            let execution_id = step.key.split(':').next().unwrap_or_default();
+                            self.integrations
+                                .call(action, &input, execution_id, step)
+                                .await
                         }
                         unknown => Err(NodeError::Permanent(format!(
                             "node type '{unknown}' cannot run in this executor"

@@ -136,7 +136,15 @@ async fn transient_retries_on(app: TestApp) {
 
 #[tokio::test]
 async fn a_transient_error_that_persists_fails_after_three_retries() {
-    let app = spawn_app().await;
+    persisting_error_on(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn a_transient_error_that_persists_fails_after_three_retries_on_postgres_and_rabbitmq() {
+    persisting_error_on(spawn_distributed_app().await).await;
+}
+
+async fn persisting_error_on(app: TestApp) {
     let user = TestUser::new();
     let (server, script) = scripted(vec![status(503)]).await;
     let execution = app
@@ -203,7 +211,15 @@ async fn retry_after_on(app: TestApp) {
 
 #[tokio::test]
 async fn a_429_without_retry_after_backs_off_linearly() {
-    let app = spawn_app().await;
+    linear_backoff_on(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn a_429_without_retry_after_backs_off_linearly_on_postgres_and_rabbitmq() {
+    linear_backoff_on(spawn_distributed_app().await).await;
+}
+
+async fn linear_backoff_on(app: TestApp) {
     let user = TestUser::new();
     let (server, script) = scripted(vec![status(429), status(429), status(200)]).await;
     let execution = app
@@ -224,9 +240,19 @@ async fn a_429_without_retry_after_backs_off_linearly() {
 
 #[tokio::test]
 async fn a_waiting_retry_holds_no_worker() {
+    waiting_retry_on(false).await;
+}
+
+#[tokio::test]
+async fn a_waiting_retry_holds_no_worker_on_postgres_and_rabbitmq() {
+    waiting_retry_on(true).await;
+}
+
+async fn waiting_retry_on(distributed: bool) {
     // One worker: while the first run waits out its backoff, a second runs.
     let app = spawn_app_with(Options {
         concurrency: 1,
+        distributed,
         ..Options::default()
     })
     .await;
@@ -321,7 +347,15 @@ async fn cancel_delay_on(app: TestApp) {
 
 #[tokio::test]
 async fn cancel_aborts_an_http_request_in_flight() {
-    let app = spawn_app().await;
+    cancel_in_flight_on(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn cancel_aborts_an_http_request_in_flight_on_postgres_and_rabbitmq() {
+    cancel_in_flight_on(spawn_distributed_app().await).await;
+}
+
+async fn cancel_in_flight_on(app: TestApp) {
     let user = TestUser::new();
     let server = MockServer::start().await;
     Mock::given(method("POST"))
@@ -380,7 +414,16 @@ async fn cancel_aborts_an_http_request_in_flight() {
 
 #[tokio::test]
 async fn a_failed_execution_is_retried_from_its_failed_step_with_a_new_input() {
-    let app = spawn_app().await;
+    retry_with_input_on(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn a_failed_execution_is_retried_from_its_failed_step_with_a_new_input_on_postgres_and_rabbitmq()
+ {
+    retry_with_input_on(spawn_distributed_app().await).await;
+}
+
+async fn retry_with_input_on(app: TestApp) {
     let user = TestUser::new();
     let (first_server, first) = scripted(vec![status(200)]).await;
     let second_server = MockServer::start().await;

@@ -226,6 +226,21 @@ impl TestApp {
         }
     }
 
+    /// The executor's database (the PostgreSQL one of a distributed app, or its SQLite file).
+    pub fn database_url(&self) -> String {
+        match &self.infra {
+            Some((db, _)) => db.url(),
+            None => format!("sqlite://{}?mode=rwc", self.db_path.display()),
+        }
+    }
+
+    /// A connection of the test's own to the executor's database.
+    pub async fn database(&self) -> sea_orm::DatabaseConnection {
+        echoflow_service_kit::db::connect(&SecretString::from(self.database_url()), "executions", 1)
+            .await
+            .expect("the executor's database")
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
         let mut request = self.client.get(format!("{}{path}", self.address));
         if let Some(token) = token {

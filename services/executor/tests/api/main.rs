@@ -10,3 +10,5 @@ mod executions;
 mod health;
 mod helpers;
 mod network;
+mod parallel;
+mod steps;
