@@ -4,11 +4,13 @@
 pub mod chat;
 pub mod executions;
 pub mod identity;
+pub mod integrations;
 pub mod registry;
 
 pub use chat::ChatMigrator;
 pub use executions::ExecutionsMigrator;
 pub use identity::IdentityMigrator;
+pub use integrations::IntegrationsMigrator;
 pub use registry::RegistryMigrator;
 pub use sea_orm_migration::MigratorTrait;
 
@@ -19,13 +21,15 @@ pub enum Slice {
     Registry,
     Executions,
     Chat,
+    Integrations,
 }
 
 impl Slice {
-    pub const ALL: [Slice; 4] = [
+    pub const ALL: [Slice; 5] = [
         Slice::Identity,
         Slice::Registry,
         Slice::Chat,
+        Slice::Integrations,
         Slice::Executions,
     ];
 
@@ -36,6 +40,7 @@ impl Slice {
             Slice::Registry => "registry",
             Slice::Executions => "executions",
             Slice::Chat => "chat",
+            Slice::Integrations => "integrations",
         }
     }
 
@@ -46,6 +51,7 @@ impl Slice {
             Slice::Registry => "workflow-registry",
             Slice::Executions => "executor",
             Slice::Chat => "chat",
+            Slice::Integrations => "integrations",
         }
     }
 
@@ -59,12 +65,16 @@ impl Slice {
             Slice::Registry => RegistryMigrator::get_pending_migrations(db).await?.len(),
             Slice::Executions => ExecutionsMigrator::get_pending_migrations(db).await?.len(),
             Slice::Chat => ChatMigrator::get_pending_migrations(db).await?.len(),
+            Slice::Integrations => IntegrationsMigrator::get_pending_migrations(db)
+                .await?
+                .len(),
         };
         match self {
             Slice::Identity => IdentityMigrator::up(db, None).await?,
             Slice::Registry => RegistryMigrator::up(db, None).await?,
             Slice::Executions => ExecutionsMigrator::up(db, None).await?,
             Slice::Chat => ChatMigrator::up(db, None).await?,
+            Slice::Integrations => IntegrationsMigrator::up(db, None).await?,
         }
         Ok(pending)
     }

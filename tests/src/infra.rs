@@ -28,6 +28,25 @@ impl TestDb {
         format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
     }
 
+    /// Runs `sql` (a query whose one column is text) and returns that
+    /// column of every row.
+    pub async fn query_json(&self, sql: &str) -> Vec<String> {
+        let db = Database::connect(self.url()).await.unwrap();
+        let rows = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                sql,
+            ))
+            .await
+            .unwrap();
+        let texts = rows
+            .iter()
+            .map(|r| r.try_get_by_index::<String>(0).unwrap())
+            .collect();
+        db.close().await.unwrap();
+        texts
+    }
+
     pub async fn drop_database(self) {
         if let Ok(admin) = Database::connect(PG_ADMIN_URL).await {
             let _ = admin

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod conversation;
 pub mod infra;
+pub mod integrations;
 pub mod process;
 pub mod scenarios;
 

@@ -6,7 +6,7 @@
 
 use echoflow_e2e::api::Api;
 use echoflow_e2e::{Service, TestDb, TestVhost, free_port};
-use echoflow_e2e::{conversation, scenarios};
+use echoflow_e2e::{conversation, integrations, scenarios};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ struct Cluster {
     base_env: Vec<(String, String)>,
     gateway: Service,
     chat: Service,
+    integrations: Service,
     registry: Service,
     executor: Service,
     db: TestDb,
@@ -23,9 +24,15 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Self {
+        Self::start_with(Vec::new()).await
+    }
+
+    /// A cluster whose services also get `extra` environment variables.
+    async fn start_with(extra: Vec<(String, String)>) -> Self {
         let db = TestDb::create().await;
         let vhost = TestVhost::create();
         let (gw, reg, exe, chat) = (free_port(), free_port(), free_port(), free_port());
+        let integ = free_port();
         let gateway_url = format!("http://127.0.0.1:{gw}");
         let env = |port: u16| -> Vec<(String, String)> {
             [
@@ -54,6 +61,15 @@ impl Cluster {
                     "ECHOFLOW_SERVICES__CHAT_URL",
                     format!("http://127.0.0.1:{chat}"),
                 ),
+                (
+                    "ECHOFLOW_SERVICES__INTEGRATIONS_URL",
+                    format!("http://127.0.0.1:{integ}"),
+                ),
+                (
+                    "ECHOFLOW_INTEGRATIONS__ENCRYPTION_KEYS",
+                    "e2e:ZTJlLXRva2VuLWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM=".to_string(),
+                ),
+                ("ECHOFLOW_INTEGRATIONS__ACTIVE_KEY_ID", "e2e".to_string()),
                 ("ECHOFLOW_SERVICES__PUBLIC_URL", gateway_url.clone()),
                 (
                     "ECHOFLOW_EXECUTOR__ALLOW_NETWORKS",
@@ -67,9 +83,17 @@ impl Cluster {
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
+            .chain(extra.iter().cloned())
             .collect()
         };
         let chat = Service::start("chat", chat, &["serve", "chat"], &env(chat)).await;
+        let integrations = Service::start(
+            "integrations",
+            integ,
+            &["serve", "integrations"],
+            &env(integ),
+        )
+        .await;
         let executor = Service::start("executor", exe, &["serve", "executor"], &env(exe)).await;
         let registry = Service::start(
             "workflow-registry",
@@ -83,6 +107,7 @@ impl Cluster {
             base_env: env(0),
             gateway,
             chat,
+            integrations,
             registry,
             executor,
             db,
@@ -95,6 +120,7 @@ impl Cluster {
             base_env: _,
             mut gateway,
             mut chat,
+            mut integrations,
             mut registry,
             mut executor,
             db,
@@ -102,6 +128,7 @@ impl Cluster {
         } = self;
         gateway.kill();
         chat.kill();
+        integrations.kill();
         registry.kill();
         executor.kill();
         db.drop_database().await;
@@ -123,6 +150,7 @@ async fn webhook_workflow_runs_end_to_end_across_processes() {
     for service in [
         &cluster.gateway,
         &cluster.chat,
+        &cluster.integrations,
         &cluster.registry,
         &cluster.executor,
     ] {
@@ -601,5 +629,34 @@ async fn two_registry_processes_fire_each_tick_of_a_schedule_once() {
         (3..=7).contains(&ticks.len()),
         "about one firing a second: {ticks:?}"
     );
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integrations_connect_act_and_survive_a_revoked_grant_across_processes() {
+    let fakes = integrations::FakeProviders::start().await;
+    let cluster = Cluster::start_with(fakes.env()).await;
+    let mut api = Api::new(cluster.gateway.base_url());
+    api.sign_up("ines@example.com").await;
+    let mut other = Api::new(cluster.gateway.base_url());
+    other.sign_up("otto@example.com").await;
+    integrations::integrations_journey(&api, &other, &fakes).await;
+    // The database holds no token in clear text.
+    let rows = cluster
+        .db
+        .query_json("SELECT row_to_json(c)::text AS row FROM integrations.connections c")
+        .await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for row in &rows {
+        for secret in [
+            integrations::SLACK_ACCESS,
+            integrations::SLACK_REFRESH,
+            integrations::SHEETS_ACCESS,
+            integrations::SHEETS_REFRESH,
+            integrations::HUBSPOT_ACCESS,
+        ] {
+            assert!(!row.contains(secret), "a token in clear text: {row}");
+        }
+    }
     cluster.stop().await;
 }

@@ -40,7 +40,7 @@ async fn webhook_workflow_runs_end_to_end_in_one_process() {
     let bot = conversation::conversation_journey(&api).await;
     conversation::chatbots_are_private(&api.base, &bot).await;
     conversation::a_template_runs(&api).await;
-    for slice in ["identity", "registry", "chat", "executions"] {
+    for slice in ["identity", "registry", "chat", "integrations", "executions"] {
         assert!(
             dir.join(format!("{slice}.db")).exists(),
             "one SQLite file per slice: {slice}"
@@ -107,5 +107,83 @@ async fn sigterm_stops_gracefully_and_flushes_traces_to_the_otlp_endpoint() {
             .is_some_and(|v| v.as_bytes() == b"application/x-protobuf")),
         "OTLP/HTTP exports are protobuf"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integrations_connect_and_act_in_one_process() {
+    use echoflow_e2e::integrations;
+
+    let fakes = integrations::FakeProviders::start().await;
+    let dir = std::env::temp_dir().join(format!("echoflow-e2e-{}", uuid::Uuid::new_v4().simple()));
+    let port = free_port();
+    let mut env = fakes.env();
+    env.push((
+        "ECHOFLOW_TELEMETRY__LOG_LEVEL".to_string(),
+        "info,sqlx=warn".to_string(),
+    ));
+    let (dir_arg, port_arg) = (dir.display().to_string(), port.to_string());
+    let mut up = Service::start(
+        "up-integrations",
+        port,
+        &["up", "--port", &port_arg, "--data-dir", &dir_arg],
+        &env,
+    )
+    .await;
+    let mut api = Api::new(up.base_url());
+    api.sign_up("ines@example.com").await;
+    let mut other = Api::new(up.base_url());
+    other.sign_up("otto@example.com").await;
+    let lead = integrations::integrations_journey(&api, &other, &fakes).await;
+    // `echoflow up` generated its own token key, and the SQLite file holds
+    // no token in clear text.
+    let keys = std::fs::read_to_string(dir.join("integrations.keys")).unwrap();
+    assert!(keys.lines().count() == 1 && keys.contains(':'), "{keys}");
+    up.kill();
+    let mut stored = Vec::new();
+    for suffix in ["", "-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.join(format!("integrations.db{suffix}"))) {
+            stored.extend(bytes);
+        }
+    }
+    assert!(!stored.is_empty(), "integrations.db exists");
+    for secret in [
+        integrations::SLACK_ACCESS,
+        integrations::SLACK_REFRESH,
+        integrations::SHEETS_ACCESS,
+        integrations::HUBSPOT_ACCESS,
+    ] {
+        assert!(
+            !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} is stored in clear text"
+        );
+    }
+
+    // Key rotation: a new key, every token re-encrypted under it; with the
+    // old key gone the connections still work after a restart.
+    let out = std::process::Command::new(echoflow_e2e::echoflow_binary())
+        .args(["integrations", "rotate-key", "--data-dir", &dir_arg])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("re-encrypted"), "{said}");
+    let keys = std::fs::read_to_string(dir.join("integrations.keys")).unwrap();
+    let lines: Vec<&str> = keys.lines().collect();
+    assert_eq!(lines.len(), 2, "{keys}");
+    std::fs::write(dir.join("integrations.keys"), format!("{}\n", lines[1])).unwrap();
+    up.restart().await;
+    let run = integrations::hook(
+        &api,
+        &lead,
+        &serde_json::json!({"email": "kai@example.com", "name": "Kai"}),
+    )
+    .await;
+    let execution = api.wait_finished(&run).await;
+    assert_eq!(execution["status"], "completed", "{execution}");
+    let posts = integrations::received(&fakes.slack, "/api/chat.postMessage").await;
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[1]["text"], "New lead kai@example.com");
+    up.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }

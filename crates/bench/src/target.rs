@@ -45,6 +45,7 @@ impl Target {
         let db = TestDb::create().await;
         let vhost = TestVhost::create();
         let (gw, reg, exe, chat) = (free_port(), free_port(), free_port(), free_port());
+        let integ = free_port();
         let env = |port: u16| {
             let mut env = common_env();
             env.extend(
@@ -71,6 +72,10 @@ impl Target {
                         format!("http://127.0.0.1:{chat}"),
                     ),
                     (
+                        "ECHOFLOW_SERVICES__INTEGRATIONS_URL",
+                        format!("http://127.0.0.1:{integ}"),
+                    ),
+                    (
                         "ECHOFLOW_SERVICES__PUBLIC_URL",
                         format!("http://127.0.0.1:{gw}"),
                     ),
@@ -83,6 +88,14 @@ impl Target {
         let chat =
             Service::start_binary(binary.clone(), "chat", chat, &["serve", "chat"], &env(chat))
                 .await;
+        let integrations = Service::start_binary(
+            binary.clone(),
+            "integrations",
+            integ,
+            &["serve", "integrations"],
+            &env(integ),
+        )
+        .await;
         let executor = Service::start_binary(
             binary.clone(),
             "executor",
@@ -101,7 +114,7 @@ impl Target {
         .await;
         let gateway =
             Service::start_binary(binary, "gateway", gw, &["serve", "gateway"], &env(gw)).await;
-        let services = vec![gateway, registry, chat, executor];
+        let services = vec![gateway, registry, chat, integrations, executor];
         let idle_rss_kb = idle_rss(&services).await;
         let executions =
             echoflow_service_kit::db::connect(&SecretString::from(db.url()), "executions", 4)

@@ -36,7 +36,7 @@ pub fn node_type(type_name: &str) -> Option<&'static NodeTypeSpec> {
 /// Node types whose runtime ships today. The others are part of the
 /// designed catalogue but need services (AI, schedules, images) that are not
 /// built yet: the registry refuses them on save and the palette hides them.
-pub const AVAILABLE: [&str; 17] = [
+pub const AVAILABLE: [&str; 21] = [
     "trigger.webhook",
     "trigger.manual",
     "trigger.schedule",
@@ -54,6 +54,10 @@ pub const AVAILABLE: [&str; 17] = [
     "action.send_message",
     "action.tag_conversation",
     "action.ai_text",
+    "action.slack_post_message",
+    "action.hubspot_create_contact",
+    "action.sheets_append_row",
+    "action.salesforce_create_lead",
 ];
 
 /// Whether a workflow may use `type_name` today.
@@ -202,8 +206,37 @@ fn example_config(type_name: &str) -> Value {
             "prompt": "Summarise this message in one sentence: {{ trigger.data.text }}",
             "schema": {"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"]}
         }),
+        "action.slack_post_message" => json!({
+            "connection_id": "0192f3a4-5b6c-7d8e-9f01-23456789abcd",
+            "channel": "#support",
+            "text": "Escalation from {{ trigger.data.user_email }}: {{ trigger.data.text }}"
+        }),
+        "action.hubspot_create_contact" => json!({
+            "connection_id": "0192f3a4-5b6c-7d8e-9f01-23456789abcd",
+            "email": "{{ trigger.data.user_email }}",
+            "firstname": "{{ steps.extract.output.first_name }}",
+            "properties": {"lifecyclestage": "lead"}
+        }),
+        "action.sheets_append_row" => json!({
+            "connection_id": "0192f3a4-5b6c-7d8e-9f01-23456789abcd",
+            "spreadsheet_id": "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms",
+            "range": "Leads!A:C",
+            "values": ["{{ trigger.data.user_email }}", "{{ trigger.data.text }}", "chat"]
+        }),
+        "action.salesforce_create_lead" => json!({
+            "connection_id": "0192f3a4-5b6c-7d8e-9f01-23456789abcd",
+            "last_name": "{{ steps.extract.output.last_name }}",
+            "company": "{{ steps.extract.output.company }}",
+            "email": "{{ trigger.data.user_email }}"
+        }),
         _ => json!({}),
     }
+}
+
+/// The `connection_id` of an integration action: one of the owner's connections.
+fn connection_id() -> Value {
+    json!({"type": "string", "minLength": 1,
+           "description": "A connection of the workflow's owner (GET /api/v1/integrations), of this node's provider."})
 }
 
 fn string() -> Value {
@@ -440,6 +473,79 @@ fn build() -> Vec<NodeTypeSpec> {
                     "max_tokens": {"type": "integer", "minimum": 1}
                 }),
                 &["prompt"],
+            ),
+            vec![],
+        ),
+        spec(
+            "action.slack_post_message",
+            "Slack: post message",
+            "Posts to a Slack channel through a Slack connection. Output: {ok, channel, ts}.",
+            config_schema(
+                json!({
+                    "connection_id": connection_id(),
+                    "channel": {"type": "string", "minLength": 1,
+                                "description": "Channel id or name (#support)."},
+                    "text": non_empty_string(),
+                    "blocks": {"type": ["array", "string"],
+                               "description": "Block Kit blocks (or an expression giving them)."},
+                    "thread_ts": non_empty_string()
+                }),
+                &["connection_id", "channel", "text"],
+            ),
+            vec![],
+        ),
+        spec(
+            "action.hubspot_create_contact",
+            "HubSpot: create contact",
+            "Creates a HubSpot contact; an existing contact with that email is returned instead. Output: {id, created, properties}.",
+            config_schema(
+                json!({
+                    "connection_id": connection_id(),
+                    "email": non_empty_string(),
+                    "firstname": string(),
+                    "lastname": string(),
+                    "phone": string(),
+                    "company": string(),
+                    "properties": {"type": ["object", "string"],
+                                   "description": "More HubSpot properties, merged in."}
+                }),
+                &["connection_id", "email"],
+            ),
+            vec![],
+        ),
+        spec(
+            "action.sheets_append_row",
+            "Google Sheets: append row",
+            "Appends a row (or rows) to a Google Sheet. Output: {updated_range, updated_rows}.",
+            config_schema(
+                json!({
+                    "connection_id": connection_id(),
+                    "spreadsheet_id": non_empty_string(),
+                    "range": {"type": "string", "minLength": 1, "default": "Sheet1",
+                              "description": "A1 range or sheet name to append after."},
+                    "values": {"type": ["array", "string"], "minItems": 1,
+                               "description": "The row's cells, an array of rows, or an expression giving either."}
+                }),
+                &["connection_id", "spreadsheet_id", "values"],
+            ),
+            vec![],
+        ),
+        spec(
+            "action.salesforce_create_lead",
+            "Salesforce: create lead",
+            "Creates a Salesforce lead. Output: {id, success}.",
+            config_schema(
+                json!({
+                    "connection_id": connection_id(),
+                    "last_name": non_empty_string(),
+                    "company": non_empty_string(),
+                    "first_name": string(),
+                    "email": string(),
+                    "phone": string(),
+                    "fields": {"type": ["object", "string"],
+                               "description": "More Lead fields by API name, merged in."}
+                }),
+                &["connection_id", "last_name", "company"],
             ),
             vec![],
         ),

@@ -1,6 +1,7 @@
 //! The `echoflow` command: the whole platform in one process (`up`), one
 //! service of the distributed deployment (`serve`), or the migrations.
 
+mod integrations;
 mod migrate;
 mod up;
 
@@ -24,6 +25,8 @@ enum Command {
     },
     /// Applies the migrations of every schema slice, then exits.
     Migrate(migrate::MigrateArgs),
+    /// Maintenance of integration tokens: `reencrypt`, `rotate-key`.
+    Integrations(integrations::IntegrationsArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -31,6 +34,7 @@ enum Service {
     Gateway,
     WorkflowRegistry,
     Chat,
+    Integrations,
     Executor,
 }
 
@@ -44,8 +48,10 @@ async fn main() -> anyhow::Result<()> {
                 echoflow_workflow_registry::startup::serve_from_env().await
             }
             Service::Chat => echoflow_chat::startup::serve_from_env().await,
+            Service::Integrations => echoflow_integrations::startup::serve_from_env().await,
             Service::Executor => echoflow_executor::startup::serve_from_env().await,
         },
         Command::Migrate(args) => migrate::run(args).await,
+        Command::Integrations(args) => integrations::run(args).await,
     }
 }

@@ -43,6 +43,45 @@ fn persistent_secret(dir: &Path, name: &str) -> anyhow::Result<String> {
     Ok(secret)
 }
 
+/// The token encryption keys of the embedded integrations service, kept in
+/// `integrations.keys` (a `key_id:base64` line per key; the last one is
+/// active), created on first start. `echoflow integrations rotate-key`
+/// appends a new key and re-encrypts the tokens under it.
+pub fn integration_keys(dir: &Path) -> anyhow::Result<(String, String)> {
+    let path = dir.join("integrations.keys");
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut keys: Vec<String> = existing
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    if keys.is_empty() {
+        keys.push(new_key_line());
+        std::fs::write(&path, format!("{}\n", keys.join("\n")))?;
+    }
+    let active = keys
+        .last()
+        .and_then(|l| l.split(':').next())
+        .unwrap_or_default()
+        .to_string();
+    Ok((keys.join(","), active))
+}
+
+/// A new `key_id:base64(32 random bytes)` line.
+pub fn new_key_line() -> String {
+    use base64::Engine as _;
+    let mut bytes = Vec::with_capacity(32);
+    bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "k{}:{}",
+        &id[..8],
+        base64::engine::general_purpose::STANDARD.encode(&bytes)
+    )
+}
+
 fn step(message: &str) {
     eprintln!("  \u{2022} {message}");
 }
@@ -71,18 +110,33 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let chat_url = format!("http://127.0.0.1:{}", chat.port());
     step(&format!("chat ready on {chat_url}"));
 
+    let (encryption_keys, active_key_id) = integration_keys(&dir)?;
+    let mut integrations_overrides = shared("integrations");
+    integrations_overrides.push(("integrations.encryption_keys", encryption_keys));
+    integrations_overrides.push(("integrations.active_key_id", active_key_id));
+    let public_url = format!("http://{}:{}", public_host(&args.host), args.port);
+    integrations_overrides.push(("services.public_url", public_url.clone()));
+    let integrations = echoflow_integrations::Application::build(
+        echoflow_integrations::Settings::load(&borrowed(&integrations_overrides))?,
+        bus.clone(),
+    )
+    .await?;
+    let integrations_url = format!("http://127.0.0.1:{}", integrations.port());
+    step(&format!("integrations ready on {integrations_url}"));
+
     let mut executor_overrides = shared("executions");
     executor_overrides.push(("executor.recover_on_start", "true".to_string()));
     executor_overrides.push(("services.chat_url", chat_url.clone()));
+    executor_overrides.push(("services.integrations_url", integrations_url.clone()));
     let executor_settings = echoflow_executor::Settings::load(&borrowed(&executor_overrides))?;
     let executor = echoflow_executor::Application::build(executor_settings, bus.clone()).await?;
     let executor_url = format!("http://127.0.0.1:{}", executor.port());
     step(&format!("executor ready on {executor_url}"));
 
-    let public_url = format!("http://{}:{}", public_host(&args.host), args.port);
     let mut registry_overrides = shared("registry");
     registry_overrides.push(("services.executor_url", executor_url.clone()));
     registry_overrides.push(("services.chat_url", chat_url.clone()));
+    registry_overrides.push(("services.integrations_url", integrations_url.clone()));
     registry_overrides.push(("services.public_url", public_url.clone()));
     let registry = echoflow_workflow_registry::Application::build(
         echoflow_workflow_registry::Settings::load(&borrowed(&registry_overrides))?,
@@ -99,6 +153,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     gateway_overrides.push(("services.registry_url", registry_url));
     gateway_overrides.push(("services.executor_url", executor_url));
     gateway_overrides.push(("services.chat_url", chat_url));
+    gateway_overrides.push(("services.integrations_url", integrations_url));
     gateway_overrides.push(("services.public_url", public_url.clone()));
     let gateway = echoflow_gateway::Application::build(
         echoflow_gateway::Settings::load(&borrowed(&gateway_overrides))?,
@@ -132,12 +187,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             executor.run_until_stopped(shutdown.clone()),
             shutdown.clone()
         ),
+        supervise(
+            "integrations",
+            integrations.run_until_stopped(shutdown.clone()),
+            shutdown.clone()
+        ),
     );
     echoflow_service_kit::telemetry::shutdown();
     results.0?;
     results.1?;
     results.2?;
     results.3?;
+    results.4?;
     Ok(())
 }
 

@@ -56,6 +56,7 @@ pub struct ServicesSettings {
     pub registry_url: String,
     pub executor_url: String,
     pub chat_url: String,
+    pub integrations_url: String,
     /// The public base URL, used to build links such as `webhook_url`.
     pub public_url: String,
 }
@@ -87,6 +88,7 @@ log_format = "json"
 registry_url = "http://127.0.0.1:8081"
 executor_url = "http://127.0.0.1:8082"
 chat_url = "http://127.0.0.1:8083"
+integrations_url = "http://127.0.0.1:8084"
 public_url = "http://127.0.0.1:8080"
 
 [registry]
@@ -113,6 +115,64 @@ provider_base_url = ""
 provider_model = "gpt-4o-mini"
 provider_api_key = ""
 provider_timeout_ms = 15000
+
+[integrations]
+# Token encryption keys, "key_id:base64(32 bytes)" separated by commas; new
+# and re-encrypted tokens use `active_key_id`. The development key below is
+# public: set your own in production (`echoflow up` generates one).
+encryption_keys = "dev:ZWNob2Zsb3ctZGV2ZWxvcG1lbnQta2V5LTMyYnl0ZXM="
+active_key_id = "dev"
+# Where providers send the browser back; empty = services.public_url.
+redirect_base_url = ""
+# A connect must be completed within this many seconds (its state expires).
+state_ttl_secs = 600
+# Access tokens are refreshed this long before they expire.
+refresh_margin_secs = 120
+# A provider call waits at most this long for its rate limiter (or a
+# provider's Retry-After) before answering 429 to the executor.
+max_limiter_wait_ms = 5000
+request_timeout_ms = 15000
+
+[integrations.providers.slack]
+client_id = ""
+client_secret = ""
+authorize_url = "https://slack.com/oauth/v2/authorize"
+token_url = "https://slack.com/api/oauth.v2.access"
+api_base_url = "https://slack.com/api"
+scopes = "chat:write,channels:read"
+requests_per_minute = 50
+burst = 5
+
+[integrations.providers.hubspot]
+client_id = ""
+client_secret = ""
+authorize_url = "https://app.hubspot.com/oauth/authorize"
+token_url = "https://api.hubapi.com/oauth/v1/token"
+api_base_url = "https://api.hubapi.com"
+scopes = "crm.objects.contacts.read,crm.objects.contacts.write"
+requests_per_minute = 600
+burst = 10
+
+[integrations.providers.google_sheets]
+client_id = ""
+client_secret = ""
+authorize_url = "https://accounts.google.com/o/oauth2/v2/auth"
+token_url = "https://oauth2.googleapis.com/token"
+api_base_url = "https://sheets.googleapis.com"
+scopes = "https://www.googleapis.com/auth/spreadsheets"
+requests_per_minute = 60
+burst = 5
+
+[integrations.providers.salesforce]
+client_id = ""
+client_secret = ""
+authorize_url = "https://login.salesforce.com/services/oauth2/authorize"
+token_url = "https://login.salesforce.com/services/oauth2/token"
+# Empty = the instance_url the token endpoint returns.
+api_base_url = ""
+scopes = "api refresh_token"
+requests_per_minute = 100
+burst = 10
 "#;
 
 /// The port each service listens on unless told otherwise.
@@ -121,6 +181,7 @@ pub fn default_port(service: &str) -> u16 {
         "workflow-registry" => 8081,
         "executor" => 8082,
         "chat" => 8083,
+        "integrations" => 8084,
         _ => 8080,
     }
 }

@@ -42,7 +42,12 @@ impl utoipa::Modify for BearerAuth {
 /// service that is down leaves its paths out rather than failing the page.
 pub async fn merged(upstreams: &Upstreams) -> Value {
     let mut doc = serde_json::to_value(GatewayDoc::openapi()).unwrap_or_else(|_| json!({}));
-    for base in [&upstreams.registry, &upstreams.chat, &upstreams.executor] {
+    for base in [
+        &upstreams.registry,
+        &upstreams.chat,
+        &upstreams.integrations,
+        &upstreams.executor,
+    ] {
         let url = format!("{base}/api/openapi.json");
         let fetched = async {
             upstreams

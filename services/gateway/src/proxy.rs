@@ -10,11 +10,17 @@ pub struct Upstreams {
     pub registry: String,
     pub executor: String,
     pub chat: String,
+    pub integrations: String,
     pub client: reqwest::Client,
 }
 
 impl Upstreams {
-    pub fn new(registry: &str, executor: &str, chat: &str) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        registry: &str,
+        executor: &str,
+        chat: &str,
+        integrations: &str,
+    ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
@@ -25,6 +31,7 @@ impl Upstreams {
             registry: registry.trim_end_matches('/').to_string(),
             executor: executor.trim_end_matches('/').to_string(),
             chat: chat.trim_end_matches('/').to_string(),
+            integrations: integrations.trim_end_matches('/').to_string(),
             client,
         })
     }
@@ -51,6 +58,8 @@ impl Upstreams {
             Some(&self.executor)
         } else if CHAT.iter().any(matches) {
             Some(&self.chat)
+        } else if matches(&"/api/v1/integrations") {
+            Some(&self.integrations)
         } else {
             None
         }
@@ -155,7 +164,7 @@ mod tests {
 
     #[test]
     fn routes_each_prefix_to_its_owner() {
-        let u = Upstreams::new("http://r", "http://e", "http://c").unwrap();
+        let u = Upstreams::new("http://r", "http://e", "http://c", "http://i").unwrap();
         assert_eq!(u.owner_of("/api/v1/workflows"), Some("http://r"));
         assert_eq!(
             u.owner_of("/api/v1/workflows/abc/execute"),
@@ -169,6 +178,12 @@ mod tests {
             u.owner_of("/api/v1/conversations/s/messages"),
             Some("http://c")
         );
+        assert_eq!(
+            u.owner_of("/api/v1/integrations/slack/callback?code=c&state=s"),
+            Some("http://i")
+        );
+        assert_eq!(u.owner_of("/api/v1/integrations"), Some("http://i"));
+        assert_eq!(u.owner_of("/api/v1/integrationsx"), None);
         assert_eq!(u.owner_of("/api/v1/chatter"), None);
         assert_eq!(u.owner_of("/api/v1/workflowsx"), None);
         assert_eq!(u.owner_of("/api/v1/unknown"), None);

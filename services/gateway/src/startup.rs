@@ -57,6 +57,7 @@ impl Application {
             &settings.services.registry_url,
             &settings.services.executor_url,
             &settings.services.chat_url,
+            &settings.services.integrations_url,
         )?);
         let db = web::Data::new(db);
         let refresh_ttl = web::Data::new(auth::RefreshTtl(settings.auth.refresh_token_ttl_secs));

@@ -14,6 +14,23 @@ pub struct ChatbotDirectory {
     client: reqwest::Client,
     chat_url: String,
     internal_token: SecretString,
+    /// Where connections are asked about; empty = not checked on save (the
+    /// executor's call through integrations still checks ownership).
+    integrations_url: String,
+}
+
+/// The integration action node types and the provider of their connection.
+pub const INTEGRATION_NODES: [(&str, &str); 4] = [
+    ("action.slack_post_message", "slack"),
+    ("action.hubspot_create_contact", "hubspot"),
+    ("action.sheets_append_row", "google_sheets"),
+    ("action.salesforce_create_lead", "salesforce"),
+];
+
+#[derive(Deserialize)]
+struct Connection {
+    owner_id: Uuid,
+    provider: String,
 }
 
 #[derive(Deserialize)]
@@ -31,7 +48,97 @@ impl ChatbotDirectory {
             client,
             chat_url: chat_url.trim_end_matches('/').to_string(),
             internal_token,
+            integrations_url: String::new(),
         })
+    }
+
+    /// Also checks, on save, that integration nodes name connections of the
+    /// workflow's owner, asking the integrations service at `url`.
+    pub fn with_integrations(mut self, url: &str) -> Self {
+        self.integrations_url = url.trim_end_matches('/').to_string();
+        self
+    }
+
+    /// Ok when every integration node of `definition` (a raw React Flow graph)
+    /// whose `connection_id` is a literal names a connection of `owner_id`
+    /// for that node's provider; 422 `INVALID_WORKFLOW` at
+    /// `flow_definition.nodes[i].data.config.connection_id` otherwise. A
+    /// `connection_id` given by an expression is checked when the step runs.
+    #[tracing::instrument(skip(self, definition))]
+    pub async fn check_connections(
+        &self,
+        definition: &serde_json::Value,
+        owner_id: Uuid,
+    ) -> Result<(), ApiError> {
+        if self.integrations_url.is_empty() {
+            return Ok(());
+        }
+        let Some(nodes) = definition.get("nodes").and_then(|n| n.as_array()) else {
+            return Ok(());
+        };
+        for (index, node) in nodes.iter().enumerate() {
+            let node_type = node
+                .get("type")
+                .and_then(|t| t.as_str())
+                .unwrap_or_default();
+            let Some((_, provider)) = INTEGRATION_NODES.iter().find(|(t, _)| *t == node_type)
+            else {
+                continue;
+            };
+            let Some(raw) = node["data"]["config"]["connection_id"].as_str() else {
+                continue;
+            };
+            if raw.contains("{{") {
+                continue;
+            }
+            let path = format!("flow_definition.nodes[{index}].data.config.connection_id");
+            let refuse = |message: String| {
+                ApiError::new(
+                    ErrorCode::InvalidWorkflow,
+                    format!("invalid workflow at {path}: {message}"),
+                )
+                .with_details(json!({"path": path, "faults": [{"path": path, "message": message}]}))
+            };
+            let Ok(id) = Uuid::parse_str(raw.trim()) else {
+                return Err(refuse(format!("'{raw}' is not a connection id")));
+            };
+            match self.connection(id, owner_id).await? {
+                Some(c) if c.owner_id == owner_id && c.provider == *provider => {}
+                Some(c) if c.owner_id == owner_id => {
+                    return Err(refuse(format!(
+                        "connection {id} is a {} connection; {node_type} needs a {provider} one",
+                        c.provider
+                    )));
+                }
+                _ => return Err(refuse(format!("connection {id} not found"))),
+            }
+        }
+        Ok(())
+    }
+
+    async fn connection(&self, id: Uuid, owner_id: Uuid) -> Result<Option<Connection>, ApiError> {
+        let url = format!("{}/internal/connections/{id}", self.integrations_url);
+        let unavailable = |e: String| {
+            tracing::warn!(error = %e, "integrations service cannot confirm a connection's owner");
+            ApiError::unavailable("cannot check the connection right now; try again shortly")
+        };
+        let response = self
+            .client
+            .get(&url)
+            .query(&[("owner_id", owner_id.to_string())])
+            .header(INTERNAL_TOKEN_HEADER, self.internal_token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        match response.status().as_u16() {
+            200 => response
+                .json()
+                .await
+                .map(Some)
+                .map_err(|e| unavailable(e.to_string())),
+            404 => Ok(None),
+            other => Err(unavailable(format!("integrations answered {other}"))),
+        }
     }
 
     /// Ok when `owner_id` owns `chatbot_id`; 404 (naming `chatbot_id`) when

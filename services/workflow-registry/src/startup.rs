@@ -60,10 +60,13 @@ impl Application {
             settings.auth.internal_token.clone(),
         )?);
         let public = web::Data::new(PublicUrl(settings.services.public_url.clone()));
-        let chatbots = web::Data::new(ChatbotDirectory::new(
-            &settings.services.chat_url,
-            settings.auth.internal_token.clone(),
-        )?);
+        let chatbots = web::Data::new(
+            ChatbotDirectory::new(
+                &settings.services.chat_url,
+                settings.auth.internal_token.clone(),
+            )?
+            .with_integrations(&settings.services.integrations_url),
+        );
         let db_data = web::Data::new(db.clone());
         metrics::handle();
         let server = HttpServer::new(move || {

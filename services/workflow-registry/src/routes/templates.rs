@@ -168,6 +168,7 @@ pub async fn instantiate(
     })?;
     let compiled = CompiledDefinition::parse(&definition)?;
     chatbots.check_owned(body.chatbot_id, user.id).await?;
+    chatbots.check_connections(&definition, user.id).await?;
     let new = NewWorkflow {
         owner_id: user.id,
         chatbot_id: body.chatbot_id,

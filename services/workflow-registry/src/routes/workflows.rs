@@ -238,6 +238,9 @@ pub async fn create(
     let name = check_name(&body.name)?;
     let compiled = CompiledDefinition::parse(&body.flow_definition)?;
     chatbots.check_owned(body.chatbot_id, user.id).await?;
+    chatbots
+        .check_connections(&body.flow_definition, user.id)
+        .await?;
     let new = NewWorkflow {
         owner_id: user.id,
         chatbot_id: body.chatbot_id,
@@ -422,6 +425,10 @@ pub async fn update(
     let name = body.name.as_deref().map(check_name).transpose()?;
     if let Some(chatbot) = body.chatbot_id {
         chatbots.check_owned(chatbot, user.id).await?;
+    }
+    if let Some(raw) = &body.flow_definition {
+        CompiledDefinition::parse(raw)?;
+        chatbots.check_connections(raw, user.id).await?;
     }
     let txn = db.begin().await?;
     let wf = workflows::find_owned(&txn, *id, user.id)

@@ -1,0 +1,26 @@
+//! integrations: OAuth2 connections to Slack, HubSpot, Google Sheets and
+//! Salesforce with tokens encrypted at rest, refresh, per-connection rate
+//! limits, and the provider actions the executor calls.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod actions;
+pub mod calls;
+pub mod crypto;
+pub mod error;
+pub mod events;
+pub mod limiter;
+pub mod oauth;
+pub mod openapi;
+pub mod provider;
+pub mod rotation;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod tokens;
+
+pub use crypto::Keyring;
+pub use rotation::{reencrypt_all, reencrypt_from_settings};
+pub use settings::Settings;
+pub use startup::Application;
