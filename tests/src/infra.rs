@@ -60,6 +60,59 @@ impl TestDb {
     }
 }
 
+/// A fresh PostgreSQL database for one test, dropped when this value is
+/// (service API tests; [`TestDb`] is dropped explicitly by the e2e tests).
+pub struct PgDatabase {
+    name: String,
+}
+
+impl PgDatabase {
+    /// Creates `<prefix>_<uuid>`.
+    pub async fn new(prefix: &str) -> Self {
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(PG_ADMIN_URL)
+            .await
+            .expect("PostgreSQL at 127.0.0.1:5432");
+        // The name is ours (a uuid): identifiers cannot be bound parameters.
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        Self { name }
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime: use a runtime of our own on another thread.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(admin) = Database::connect(PG_ADMIN_URL).await {
+                    let _ = admin
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await;
+                    let _ = admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 pub struct TestVhost {
     pub name: String,
 }

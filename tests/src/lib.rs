@@ -12,5 +12,5 @@ pub mod process;
 pub mod scenarios;
 
 pub use api::Api;
-pub use infra::{TestDb, TestVhost};
+pub use infra::{PgDatabase, TestDb, TestVhost};
 pub use process::{Service, echoflow_binary, free_port};

@@ -18,7 +18,7 @@ use echoflow_bus::{Delivery, HandleError, InProcessBus, MessageHandler, SharedBu
 use echoflow_integrations::{Application, Keyring, Settings};
 use echoflow_service_kit::JwtKeys;
 use reqwest::{Client, RequestBuilder, Response};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -36,7 +36,6 @@ pub const REDIRECT_BASE: &str = "http://127.0.0.1:9/app";
 pub const DEADLINE: Duration = Duration::from_secs(10);
 /// How long a test waits to be sure something does not arrive.
 pub const QUIET: Duration = Duration::from_millis(600);
-const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
 
 pub const PROVIDERS: [&str; 4] = ["slack", "hubspot", "google_sheets", "salesforce"];
 
@@ -51,51 +50,15 @@ pub fn key_entry(id: &str, byte: u8) -> String {
 // ---------------------------------------------------------------- databases
 
 /// A fresh PostgreSQL database, dropped with the test.
-pub struct PgDatabase {
-    name: String,
-}
+pub struct PgDatabase(echoflow_e2e::PgDatabase);
 
 impl PgDatabase {
     pub async fn new() -> Self {
-        let name = format!("integrations_test_{}", Uuid::new_v4().simple());
-        let admin = Database::connect(format!("{POSTGRES}/postgres"))
-            .await
-            .expect("PostgreSQL at 127.0.0.1:5432");
-        // The name is ours (a uuid): identifiers cannot be bound parameters.
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        Self { name }
+        Self(echoflow_e2e::PgDatabase::new("integrations_test").await)
     }
 
     pub fn url(&self) -> String {
-        format!("{POSTGRES}/{}", self.name)
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs inside the test's runtime: use a runtime of our own on another thread.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Ok(admin) = Database::connect(format!("{POSTGRES}/postgres")).await {
-                    let _ = admin
-                        .execute_unprepared(&format!(
-                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                        ))
-                        .await;
-                    let _ = admin.close().await;
-                }
-            });
-        })
-        .join();
+        self.0.url()
     }
 }
 

@@ -20,9 +20,7 @@ use echoflow_migrations::Slice;
 use echoflow_service_kit::JwtKeys;
 use echoflow_workflow_registry::store::{firings, workflows};
 use echoflow_workflow_registry::{Application, Settings};
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, Database, DatabaseConnection, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, Set, TransactionTrait};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::sync::{Barrier, mpsc};
@@ -31,58 +29,21 @@ use uuid::Uuid;
 
 use crate::helpers::{DEADLINE, JWT_SECRET, flow_with_trigger, workflow_body};
 
-const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
 /// How long to listen for jobs that must not come.
 const QUIET: Duration = Duration::from_millis(1500);
 
 // ---------------------------------------------------------------- databases
 
 /// A fresh PostgreSQL database, dropped on drop.
-pub(crate) struct PgDatabase {
-    name: String,
-}
+pub(crate) struct PgDatabase(echoflow_e2e::PgDatabase);
 
 impl PgDatabase {
     pub(crate) async fn new() -> Self {
-        let name = format!("registry_test_{}", Uuid::new_v4().simple());
-        let admin = Database::connect(format!("{POSTGRES}/postgres"))
-            .await
-            .unwrap();
-        // The name is ours (a uuid): identifiers cannot be bound parameters.
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        Self { name }
+        Self(echoflow_e2e::PgDatabase::new("registry_test").await)
     }
 
     pub(crate) fn url(&self) -> String {
-        format!("{POSTGRES}/{}", self.name)
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs inside the test's runtime: use a runtime of our own on another thread.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Ok(admin) = Database::connect(format!("{POSTGRES}/postgres")).await {
-                    let _ = admin
-                        .execute_unprepared(&format!(
-                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                        ))
-                        .await;
-                    let _ = admin.close().await;
-                }
-            });
-        })
-        .join();
+        self.0.url()
     }
 }
 
