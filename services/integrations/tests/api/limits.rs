@@ -51,7 +51,6 @@ async fn a_429_storm_is_absorbed_without_hammering_the_provider() {
         })
         .mount(&app.provider)
         .await;
-    let started = Instant::now();
     let mut calls = tokio::task::JoinSet::new();
     for i in 0..CALLS {
         let request = app
@@ -99,7 +98,6 @@ async fn a_429_storm_is_absorbed_without_hammering_the_provider() {
             "a request {since:?} after a 429 with Retry-After: 1"
         );
     }
-    assert!(started.elapsed() < Duration::from_secs(8));
 }
 
 #[tokio::test]
