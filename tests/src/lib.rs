@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod conversation;
+pub mod events;
 pub mod infra;
 pub mod integrations;
 pub mod process;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use echoflow_bus::{Delivery, HandleError, InProcessBus, MessageHandler, SharedBus, topology};
+use echoflow_bus::{InProcessBus, SharedBus};
 use echoflow_integrations::{Application, Keyring, Settings};
 use echoflow_service_kit::JwtKeys;
 use reqwest::{Client, RequestBuilder, Response};
@@ -22,7 +22,6 @@ use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
@@ -32,10 +31,6 @@ pub const JWT_SECRET: &str = "integrations-api-tests-jwt-secret-0123456789";
 pub const INTERNAL_TOKEN: &str = "integrations-api-tests-internal-token";
 pub const INTERNAL_HEADER: &str = "x-echoflow-internal-token";
 pub const REDIRECT_BASE: &str = "http://127.0.0.1:9/app";
-/// How long any wait for something asynchronous may take.
-pub const DEADLINE: Duration = Duration::from_secs(10);
-/// How long a test waits to be sure something does not arrive.
-pub const QUIET: Duration = Duration::from_millis(600);
 
 pub const PROVIDERS: [&str; 4] = ["slack", "hubspot", "google_sheets", "salesforce"];
 
@@ -568,75 +563,10 @@ impl TestApp {
 
     // ------------------------------------------------------------ events
 
-    /// Starts collecting what the service publishes on `echoflow.events`
-    /// (the in-process bus binds the registry's queue to every event).
+    /// Starts collecting what the service publishes on `echoflow.events`.
     pub fn events(&self) -> Events {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let stop = CancellationToken::new();
-        let bus = self.bus.clone();
-        let handler = Arc::new(Forward(tx));
-        let consumer_stop = stop.clone();
-        tokio::spawn(async move {
-            bus.consume(
-                topology::REGISTRY_TRIGGER_EVENTS,
-                16,
-                handler,
-                consumer_stop,
-            )
-            .await
-        });
-        Events { rx, stop }
+        echoflow_e2e::events::collect(&self.bus)
     }
 }
 
-/// A handler that forwards every delivery into a channel and acks it.
-struct Forward(mpsc::UnboundedSender<Delivery>);
-
-#[async_trait::async_trait]
-impl MessageHandler for Forward {
-    async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
-        let _ = self.0.send(delivery);
-        Ok(())
-    }
-}
-
-/// The CloudEvents the service published, in order.
-pub struct Events {
-    rx: mpsc::UnboundedReceiver<Delivery>,
-    stop: CancellationToken,
-}
-
-impl Drop for Events {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-impl Events {
-    /// The next event as CloudEvent JSON, checked against its envelope.
-    pub async fn next(&mut self) -> Value {
-        let delivery = tokio::time::timeout(DEADLINE, self.rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no event within {DEADLINE:?}"))
-            .expect("consumer stopped");
-        assert_eq!(delivery.exchange, topology::EVENTS_EXCHANGE);
-        let event: Value = serde_json::from_slice(&delivery.body).unwrap();
-        assert_eq!(
-            delivery.routing_key, event["type"],
-            "routing key of {event}"
-        );
-        assert_eq!(delivery.message_id, event["id"], "message id of {event}");
-        event
-    }
-
-    /// Asserts nothing more arrives within [`QUIET`].
-    pub async fn assert_none(&mut self) {
-        if let Ok(Some(delivery)) = tokio::time::timeout(QUIET, self.rx.recv()).await {
-            panic!(
-                "unexpected event {}: {}",
-                delivery.routing_key,
-                String::from_utf8_lossy(&delivery.body)
-            );
-        }
-    }
-}
+pub use echoflow_e2e::events::Events;
