@@ -426,24 +426,29 @@ pub async fn update(
     if let Some(chatbot) = body.chatbot_id {
         chatbots.check_owned(chatbot, user.id).await?;
     }
-    if let Some(raw) = &body.flow_definition {
-        CompiledDefinition::parse(raw)?;
-        chatbots.check_connections(raw, user.id).await?;
-    }
+    // A new graph is checked (shape, then connections) before the transaction.
+    let given = match &body.flow_definition {
+        Some(raw) => {
+            let compiled = CompiledDefinition::parse(raw)?;
+            chatbots.check_connections(raw, user.id).await?;
+            Some(compiled)
+        }
+        None => None,
+    };
     let txn = db.begin().await?;
     let wf = workflows::find_owned(&txn, *id, user.id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;
-    let raw = match body.flow_definition {
-        Some(raw) => raw,
+    let compiled = match given {
+        Some(compiled) => compiled,
         None => {
-            versions::find(&txn, wf.id, wf.current_version)
+            let stored = versions::find(&txn, wf.id, wf.current_version)
                 .await?
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no current version")))?
-                .definition
+                .definition;
+            CompiledDefinition::parse(&stored)?
         }
     };
-    let compiled = CompiledDefinition::parse(&raw)?;
     let mut active: workflows::ActiveModel = wf.clone().into();
     if let Some(name) = name {
         active.name = Set(name);
