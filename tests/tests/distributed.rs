@@ -284,7 +284,8 @@ async fn a_malformed_cloudevent_ends_in_the_dead_letter_queue_with_its_reason() 
 /// effect exactly once: every request of a step carries the same
 /// `Idempotency-Key`, which the receiver (like any idempotent API) uses to
 /// apply it once. Raw repeats (a kill after the request left but before its
-/// step committed) are counted and printed.
+/// step committed) are counted and printed; the test below kills only where
+/// no request is in flight and counts raw requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_executor_kills_in_a_five_step_workflow_lose_and_repeat_no_effect() {
     use std::collections::{HashMap, HashSet};
@@ -373,6 +374,175 @@ async fn twenty_executor_kills_in_a_five_step_workflow_lose_and_repeat_no_effect
     println!(
         "{} effects applied once each; {repeats} raw repeats, each carrying its step's key",
         expected.len()
+    );
+    cluster.stop().await;
+}
+
+/// The executor is SIGKILLed 20 times in a row in the middle of a 5-step
+/// workflow (effect, wait, effect, wait, effect), each time while an
+/// execution is parked in its durable wait with no request in flight (the
+/// database is read after each kill to prove it); each execution resumes
+/// after its last completed step in the next executor process, and wiremock
+/// sees every side-effecting step exactly once: 30 requests for 30 steps.
+/// (A kill that lands after a request left but before its step committed
+/// cannot know whether the request arrived; it repeats the request with the
+/// same `Idempotency-Key`: the test above.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_executor_kills_mid_workflow_and_wiremock_sees_each_effect_once() {
+    use std::collections::HashMap;
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let mut cluster = Cluster::start().await;
+    let mut api = Api::new(cluster.gateway.base_url());
+    api.sign_up("kill-mid@example.com").await;
+    let effects = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&effects)
+        .await;
+    let node = |id: &str, kind: &str, config: Value| {
+        serde_json::json!({"id": id, "type": kind, "position": {"x": 0, "y": 0},
+            "data": {"label": id, "config": config}})
+    };
+    let effect = |id: &str| {
+        node(
+            id,
+            "action.http_request",
+            serde_json::json!({"method": "POST", "url": format!("{}/{id}", effects.uri()),
+                "body": {"order": "{{ trigger.data.body.n }}"}}),
+        )
+    };
+    let wait = |id: &str| node(id, "action.delay", serde_json::json!({"duration_ms": 1500}));
+    let chain = ["hook", "s1", "w1", "s2", "w2", "s3"];
+    let nodes = vec![
+        node("hook", "trigger.webhook", serde_json::json!({})),
+        effect("s1"),
+        wait("w1"),
+        effect("s2"),
+        wait("w2"),
+        effect("s3"),
+    ];
+    let edges: Vec<Value> = chain
+        .windows(2)
+        .map(|w| serde_json::json!({"id": format!("{}-{}", w[0], w[1]), "source": w[0], "target": w[1]}))
+        .collect();
+    let (status, wf) = api
+        .post(
+            "/api/v1/workflows",
+            &serde_json::json!({"name": "effects with waits", "chatbot_id": api.chatbot_id(),
+                "flow_definition": {"nodes": nodes, "edges": edges}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{wf}");
+    let url = wf["webhook_url"].as_str().unwrap();
+    let hook = &url[url.find("/hooks/").unwrap()..];
+    let sent_for = |requests: &[wiremock::Request], key: &str| {
+        requests
+            .iter()
+            .filter(|r| {
+                r.headers
+                    .get("idempotency-key")
+                    .and_then(|v| v.to_str().ok())
+                    == Some(key)
+            })
+            .count()
+    };
+
+    let mut ids = Vec::new();
+    let mut kills = 0;
+    for n in 0..10 {
+        let (status, accepted) = api.post(hook, &serde_json::json!({"n": n})).await;
+        assert_eq!(status, 202, "{accepted}");
+        let id = accepted["execution_id"].as_str().unwrap().to_string();
+        for (parked, done, next) in [("w1", "s1", "s2"), ("w2", "s2", "s3")] {
+            // Wait until the execution is parked in its wait...
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let (_, execution) = api.get(&format!("/api/v1/executions/{id}")).await;
+                let waiting = execution["steps"].as_array().is_some_and(|steps| {
+                    steps
+                        .iter()
+                        .any(|s| s["node_id"] == parked && s["status"] == "waiting")
+                });
+                if waiting {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{id} never parked in {parked}: {execution}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // ...kill the executor there...
+            cluster.executor.kill();
+            kills += 1;
+            // ...and prove where it died: the wait still pending, the step
+            // before it committed, the one after neither recorded nor sent.
+            let rows = cluster
+                .db
+                .query_json(&format!(
+                    "SELECT node_id || '=' || status FROM executions.execution_steps \
+                     WHERE execution_id = '{id}' ORDER BY seq"
+                ))
+                .await;
+            let before: Vec<String> = chain[1..]
+                .iter()
+                .take_while(|s| **s != parked)
+                .map(|s| format!("{s}=completed"))
+                .chain([format!("{parked}=waiting")])
+                .collect();
+            assert_eq!(rows, before, "kill {kills} landed mid-workflow of {id}");
+            let requests = effects.received_requests().await.unwrap();
+            assert_eq!(
+                sent_for(&requests, &format!("{id}:{done}")),
+                1,
+                "{done} of {id}"
+            );
+            assert_eq!(
+                sent_for(&requests, &format!("{id}:{next}")),
+                0,
+                "{next} of {id}"
+            );
+            cluster.executor.restart().await;
+        }
+        ids.push(id);
+    }
+    assert_eq!(kills, 20);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for id in &ids {
+        let execution = api.wait_finished(id).await;
+        assert_eq!(execution["status"], "completed", "{execution}");
+        let ran: Vec<&str> = execution["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["node_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ran, chain[1..], "{execution}");
+    }
+    let requests = effects.received_requests().await.unwrap();
+    for r in &requests {
+        let key = r
+            .headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .expect("every effect carries an Idempotency-Key");
+        let node = r.url.path().trim_start_matches('/');
+        assert!(key.ends_with(&format!(":{node}")), "{key} on {node}");
+        *seen.entry(key.to_string()).or_default() += 1;
+    }
+    assert_eq!(
+        requests.len(),
+        30,
+        "10 executions x 3 effects, no request repeated"
+    );
+    assert_eq!(seen.len(), 30);
+    assert!(seen.values().all(|n| *n == 1), "{seen:?}");
+    println!(
+        "{kills} kills mid-workflow; wiremock saw {} requests for {} effects",
+        requests.len(),
+        seen.len()
     );
     cluster.stop().await;
 }
