@@ -802,6 +802,20 @@ async fn two_registry_processes_fire_each_tick_of_a_schedule_once() {
     cluster.stop().await;
 }
 
+/// The authentication class across processes: a provider's 401 is refreshed
+/// and retried by integrations, then retried once more by the executor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_integration_401_is_retried_once_after_a_token_refresh_across_processes() {
+    let fakes = integrations::FakeProviders::start().await;
+    let cluster = Cluster::start_with(fakes.env()).await;
+    let mut api = Api::new(cluster.gateway.base_url());
+    api.sign_up("auth-class@example.com").await;
+    integrations::authentication_class(&api, &fakes).await;
+    // HubSpot's fakes expect the revoked-grant journey, which this test skips.
+    fakes.hubspot.reset().await;
+    cluster.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integrations_connect_act_and_survive_a_revoked_grant_across_processes() {
     let fakes = integrations::FakeProviders::start().await;
