@@ -29,6 +29,7 @@ use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 use crate::store::dead_letters::{self, FailedStep};
 use crate::store::executions::{self, JobIds};
@@ -157,6 +158,7 @@ impl Engine {
                 wake_scheduled: false,
             }),
             turn: tokio::sync::Mutex::new(()),
+            parked: CancellationToken::new(),
         };
         self.walk(&shared, recorded, seq).await?;
         Ok(())
@@ -190,7 +192,7 @@ impl Engine {
                         break 'start;
                     }
                     match start_step(shared, node, recorded.remove(&node.id), &mut seq) {
-                        Start::Run(step) => in_flight.push(self.run_node(shared, step)),
+                        Start::Run(step, wait) => in_flight.push(self.run_node(shared, step, wait)),
                         Start::Settled => {}
                         Start::FailedBefore(step) => {
                             // A step that failed the execution before a crash cut
@@ -211,6 +213,7 @@ impl Engine {
             if in_flight.is_empty() {
                 break;
             }
+            self.park_if_only_waits(shared).await?;
             tokio::select! {
                 Some(done) = in_flight.next() => {
                     if let NodeOutcome::Finished = done? {
@@ -450,7 +453,83 @@ impl Engine {
     /// that may be retried is recorded `retrying`, due again after its
     /// backoff; a delay is recorded `waiting` until its end. Either waits
     /// without a worker once nothing else of the execution runs.
-    async fn run_node(&self, shared: &Shared<'_>, step: StepRun<'_>) -> Result<NodeOutcome, DbErr> {
+    /// Runs a step, attempt after attempt. A step that waits (a retry's
+    /// backoff, a delay) while other steps of the execution still run waits
+    /// here, in the walk, and runs again when due; once nothing else runs,
+    /// the execution is parked with its wake-up instead, holding nothing.
+    async fn run_node(
+        &self,
+        shared: &Shared<'_>,
+        mut step: StepRun<'_>,
+        mut wait: Option<Wake>,
+    ) -> Result<NodeOutcome, DbErr> {
+        loop {
+            if let Some(wake) = wait.take()
+                && !self.wait_in_walk(shared, &step.node.id, wake).await
+            {
+                return Ok(NodeOutcome::Suspended);
+            }
+            match self.attempt(shared, &step).await? {
+                NodeOutcome::Waits(wake, row) => {
+                    step.prior = Some(*row);
+                    wait = Some(wake);
+                }
+                outcome => return Ok(outcome),
+            }
+        }
+    }
+
+    /// Waits for `wake` while the execution's other steps run; true when
+    /// the step is due and runs again, false when the execution was parked
+    /// (or ended) meanwhile, which leaves the step to its wake-up.
+    async fn wait_in_walk(&self, shared: &Shared<'_>, node_id: &str, wake: Wake) -> bool {
+        let left = (wake.due - Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            () = shared.parked.cancelled() => return false,
+            () = tokio::time::sleep(left) => {}
+        }
+        // Under the commit turn: a commit decides whether it parks the
+        // execution from what runs, and this step runs from now.
+        let _turn = shared.turn.lock().await;
+        let mut walk = shared.walk();
+        if walk.ended || walk.wake_scheduled {
+            return false;
+        }
+        walk.waiting.remove(node_id);
+        walk.running.insert(node_id.to_string());
+        true
+    }
+
+    /// When every step left in the walk waits (none runs, none can start),
+    /// parks the execution with a wake-up at the earliest due time, so no
+    /// worker is held for a wait. Skipped while a commit holds the turn (it
+    /// decides, and the walk looks again after it).
+    async fn park_if_only_waits(&self, shared: &Shared<'_>) -> Result<(), DbErr> {
+        let Ok(_turn) = shared.turn.try_lock() else {
+            return Ok(());
+        };
+        let (execution, wake) = {
+            let walk = shared.walk();
+            if walk.ended
+                || walk.wake_scheduled
+                || !walk.running.is_empty()
+                || !walk.ready(shared.plan, None).is_empty()
+            {
+                return Ok(());
+            }
+            match walk.earliest_wake(None) {
+                Some(wake) => (walk.execution.clone(), wake),
+                None => return Ok(()),
+            }
+        };
+        self.wait_until(&execution, wake).await?;
+        shared.walk().wake_scheduled = true;
+        shared.parked.cancel();
+        Ok(())
+    }
+
+    /// One attempt of a step, committed.
+    async fn attempt(&self, shared: &Shared<'_>, step: &StepRun<'_>) -> Result<NodeOutcome, DbErr> {
         let node = step.node;
         let (execution_id, chatbot_id, owner_id, input_override) = {
             let walk = shared.walk();
@@ -497,7 +576,7 @@ impl Engine {
                         reason: wakeups::DELAY,
                     };
                     return self
-                        .commit(shared, &step, record, started_at, 0, Settle::Wait(wake))
+                        .commit(shared, step, record, started_at, 0, Settle::Wait(wake))
                         .await;
                 }
                 Err(e) => (node.config.clone(), Err(e)),
@@ -531,7 +610,7 @@ impl Engine {
                 reason: wakeups::RETRY,
             };
             return self
-                .commit(shared, &step, record, started_at, 0, Settle::Wait(wake))
+                .commit(shared, step, record, started_at, 0, Settle::Wait(wake))
                 .await;
         }
         let (record, settle) = match outcome {
@@ -581,7 +660,7 @@ impl Engine {
                 (record, Settle::Fail(end))
             }
         };
-        self.commit(shared, &step, record, started_at, duration_ms, settle)
+        self.commit(shared, step, record, started_at, duration_ms, settle)
             .await
     }
 
@@ -622,11 +701,23 @@ impl Engine {
         let end = end.or_else(|| {
             matches!(then, Then::Complete).then(|| ending(status::COMPLETED, None, None))
         });
+        let row = steps::Model {
+            execution_id: execution.id,
+            node_id: node.id.clone(),
+            seq: step.seq,
+            node_type: node.node_type.clone(),
+            status: record.status.to_string(),
+            attempts: i32::try_from(record.attempts).unwrap_or(i32::MAX),
+            input: Some(record.input.clone()),
+            output: record.output.clone(),
+            error: record.error.clone(),
+            started_at,
+            completed_at: steps::is_final(record.status).then(Utc::now),
+            duration_ms: Some(duration_ms),
+        };
+        let waiting_row = wait.is_some().then(|| row.clone());
         let txn = self.db.begin().await?;
-        let Some((execution, started)) = self
-            .record_step(&txn, &execution, step, &record, started_at, duration_ms)
-            .await?
-        else {
+        let Some((execution, started)) = self.record_step(&txn, &execution, row).await? else {
             shared.walk().ended = true;
             return Ok(NodeOutcome::Finished);
         };
@@ -644,6 +735,9 @@ impl Engine {
             .await?;
         }
         txn.commit().await?;
+        if matches!(then, Then::Wait(_)) {
+            shared.parked.cancel();
+        }
         let announce_start = {
             let mut walk = shared.walk();
             walk.running.remove(&node.id);
@@ -683,9 +777,12 @@ impl Engine {
             self.waker.due_at(wake.due);
             tracing::debug!(due = %wake.due, reason = wake.reason, "execution waits");
         }
-        Ok(match wait {
-            Some(_) => NodeOutcome::Suspended,
-            None => NodeOutcome::Continue,
+        Ok(match (wait, waiting_row) {
+            (Some(wake), Some(row)) if matches!(then, Then::Continue) => {
+                NodeOutcome::Waits(wake, Box::new(row))
+            }
+            (Some(_), _) => NodeOutcome::Suspended,
+            (None, _) => NodeOutcome::Continue,
         })
     }
 
@@ -698,25 +795,8 @@ impl Engine {
         &self,
         txn: &DatabaseTransaction,
         execution: &Arc<executions::Model>,
-        step: &StepRun<'_>,
-        record: &StepRecord,
-        started_at: chrono::DateTime<Utc>,
-        duration_ms: i64,
+        row: steps::Model,
     ) -> Result<Option<(Arc<executions::Model>, bool)>, DbErr> {
-        let row = steps::Model {
-            execution_id: execution.id,
-            node_id: step.node.id.clone(),
-            seq: step.seq,
-            node_type: step.node.node_type.clone(),
-            status: record.status.to_string(),
-            attempts: i32::try_from(record.attempts).unwrap_or(i32::MAX),
-            input: Some(record.input.clone()),
-            output: record.output.clone(),
-            error: record.error.clone(),
-            started_at,
-            completed_at: steps::is_final(record.status).then(Utc::now),
-            duration_ms: Some(duration_ms),
-        };
         if execution.status != status::QUEUED {
             // The usual case: one statement checks and writes.
             let written = steps::upsert_if_running(txn, row).await?;
@@ -750,6 +830,9 @@ struct Shared<'p> {
     /// Steps commit one at a time, so each decides from the commits before
     /// it whether it is the last.
     turn: tokio::sync::Mutex<()>,
+    /// Cancelled once the execution is parked (its wake-up written): the
+    /// steps that wait in the walk stop waiting, and the walk ends.
+    parked: CancellationToken,
 }
 
 impl Shared<'_> {
@@ -868,9 +951,9 @@ struct Wake {
 
 /// What the walk does with a ready node.
 enum Start<'p> {
-    /// Run it.
-    Run(StepRun<'p>),
-    /// An earlier delivery finished it (replayed), or it still waits.
+    /// Run it, after its wait when it still waits.
+    Run(StepRun<'p>, Option<Wake>),
+    /// An earlier delivery finished it (replayed).
     Settled,
     /// An earlier delivery recorded it failing the execution.
     FailedBefore(steps::Model),
@@ -894,15 +977,13 @@ fn start_step<'p>(
             walk.finished(&node.id, replayed(node, &step));
             Start::Settled
         }
-        Some(step) if pending_wake(&step).is_some_and(|wake| wake.due > Utc::now()) => {
-            // A delivery that comes before the wait is over (a duplicate, or
-            // a resume for another step) leaves it waiting.
-            if let Some(wake) = pending_wake(&step) {
-                walk.waiting.insert(node.id.clone(), wake);
-            }
-            Start::Settled
-        }
         prior => {
+            // A delivery that comes before its wait is over (a duplicate, or
+            // a resume for another step) leaves it waiting.
+            let wait = prior
+                .as_ref()
+                .and_then(pending_wake)
+                .filter(|wake| wake.due > Utc::now());
             let seq = match &prior {
                 Some(p) => p.seq,
                 None => {
@@ -919,14 +1000,23 @@ fn start_step<'p>(
                 .iter()
                 .filter_map(|id| walk.results.get(id).map(|r| (id.clone(), r.output.clone())))
                 .collect();
-            walk.running.insert(node.id.clone());
-            Start::Run(StepRun {
-                node,
-                ctx,
-                incoming,
-                seq,
-                prior,
-            })
+            match wait {
+                Some(wake) => walk.waiting.insert(node.id.clone(), wake),
+                None => {
+                    walk.running.insert(node.id.clone());
+                    None
+                }
+            };
+            Start::Run(
+                StepRun {
+                    node,
+                    ctx,
+                    incoming,
+                    seq,
+                    prior,
+                },
+                wait,
+            )
         }
     }
 }
@@ -1062,9 +1152,12 @@ enum NodeOutcome {
     /// The execution ended (the step failed or completed it, or it was
     /// cancelled): whatever else runs is abandoned.
     Finished,
-    /// The step waits (a retry's backoff, a delay); a wake-up resumes it
-    /// once nothing else runs.
+    /// The step waits (a retry's backoff, a delay) and nothing else runs:
+    /// the execution is parked until its wake-up.
     Suspended,
+    /// The step waits while other steps run: it waits in the walk, then
+    /// runs again (its row as this attempt left it).
+    Waits(Wake, Box<steps::Model>),
 }
 
 /// Ends the execution on `txn` unless it already ended. A failure is also

@@ -2,8 +2,9 @@
 //!
 //! Branches after a fan-out run at once: a merge waits for all of them, a
 //! failing branch fails the execution and abandons the others, a branch
-//! that waits (a retry's backoff, a delay) lets the others finish, and the
-//! execution resumes for each wait when it is due.
+//! that waits (a retry's backoff, a delay) lets the others run on and runs
+//! again when due while they still run, and a parked execution resumes for
+//! each wait when it is due.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -275,7 +276,12 @@ async fn a_branch_waiting_out_a_retry_lets_the_other_finish_and_both_complete_on
     retrying_branch_on(spawn_distributed_app().await).await;
 }
 
-/// hook -> flaky (503, then 200; a durable backoff between), slow (HTTP, 1 s) -> join -> done.
+/// How long the slow side takes when the other side waits and runs again.
+const SLOWER: Duration = Duration::from_secs(3);
+
+/// hook -> flaky (503, then 200; a 300 ms backoff between), pause (a
+/// 300 ms delay) -> ping (HTTP), slow (HTTP, 3 s) -> join -> done. The
+/// waiting branches run again when due while the slow one still runs.
 async fn retrying_branch_on(app: TestApp) {
     let user = TestUser::new();
     let server = MockServer::start().await;
@@ -287,7 +293,14 @@ async fn retrying_branch_on(app: TestApp) {
         vec![ResponseTemplate::new(503), answer("flaky", Duration::ZERO)],
     )
     .await;
-    serve(&server, &arrivals, "slow", vec![answer("slow", SLOW)]).await;
+    serve(&server, &arrivals, "slow", vec![answer("slow", SLOWER)]).await;
+    serve(
+        &server,
+        &arrivals,
+        "ping",
+        vec![answer("ping", Duration::ZERO)],
+    )
+    .await;
     let retry = json!({"retry": {"max_attempts": 3, "backoff": "fixed", "delay_ms": 300}});
     let workflow = Workflow::new(definition(
         vec![
@@ -302,14 +315,23 @@ async fn retrying_branch_on(app: TestApp) {
                 "action.http_request",
                 call(&server, "slow", json!({})),
             ),
+            node("pause", "action.delay", json!({"duration_ms": 300})),
+            node(
+                "ping",
+                "action.http_request",
+                call(&server, "ping", json!({})),
+            ),
             node("join", "flow.merge", json!({})),
             node("done", "action.set", json!({"values": {"ok": true}})),
         ],
         vec![
             edge("hook", "flaky"),
             edge("hook", "slow"),
+            edge("hook", "pause"),
+            edge("pause", "ping"),
             edge("flaky", "join"),
             edge("slow", "join"),
+            edge("ping", "join"),
             edge("join", "done"),
         ],
     ));
@@ -333,7 +355,23 @@ async fn retrying_branch_on(app: TestApp) {
     assert_eq!(join["flaky"]["body"], json!({"side": "flaky"}), "{join}");
     assert_eq!(join["slow"]["body"], json!({"side": "slow"}), "{join}");
     assert_eq!(step(&execution, "done")["output"], json!({"ok": true}));
-    assert_eq!(step_ids(&execution).len(), 4, "{execution}");
+    assert_eq!(
+        step(&execution, "pause")["output"],
+        json!({"waited_ms": 300})
+    );
+    assert_eq!(arrivals.count("/ping"), 1);
+    assert_eq!(step_ids(&execution).len(), 6, "{execution}");
+    // The retry and the step after the delay ran while the slow call was
+    // still in flight, not once it answered and the execution resumed.
+    let slow_answered = arrivals.of("/slow")[0].0 + SLOWER;
+    let retried = arrivals.of("/flaky")[1].0;
+    let pinged = arrivals.of("/ping")[0].0;
+    assert!(
+        retried < slow_answered && pinged < slow_answered,
+        "the retry came {:?} and the ping {:?} after the slow call was answered",
+        retried.saturating_duration_since(slow_answered),
+        pinged.saturating_duration_since(slow_answered),
+    );
 }
 
 #[tokio::test]
