@@ -8,6 +8,7 @@ use echoflow_e2e::api::Api;
 use echoflow_e2e::{Service, TestDb, TestVhost, free_port};
 use echoflow_e2e::{conversation, integrations, scenarios};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 struct Cluster {
@@ -279,6 +280,78 @@ async fn a_malformed_cloudevent_ends_in_the_dead_letter_queue_with_its_reason() 
     cluster.stop().await;
 }
 
+/// A node of a flow definition.
+fn node(id: &str, kind: &str, config: Value) -> Value {
+    serde_json::json!({"id": id, "type": kind, "position": {"x": 0, "y": 0},
+        "data": {"label": id, "config": config}})
+}
+
+/// A side effect: POST to `/{id}` on `server`.
+fn effect(server: &wiremock::MockServer, id: &str) -> Value {
+    node(
+        id,
+        "action.http_request",
+        serde_json::json!({"method": "POST", "url": format!("{}/{id}", server.uri()),
+            "body": {"order": "{{ trigger.data.body.n }}"}}),
+    )
+}
+
+/// Creates a workflow that runs `nodes` one after the other from a
+/// webhook; returns the webhook's path.
+async fn chain_workflow(api: &Api, name: &str, nodes: Vec<Value>) -> String {
+    let mut all = vec![node("hook", "trigger.webhook", serde_json::json!({}))];
+    all.extend(nodes);
+    let edges: Vec<Value> = all
+        .windows(2)
+        .map(|w| {
+            serde_json::json!({"id": format!("{}-{}", w[0]["id"], w[1]["id"]),
+            "source": w[0]["id"], "target": w[1]["id"]})
+        })
+        .collect();
+    let (status, wf) = api
+        .post(
+            "/api/v1/workflows",
+            &serde_json::json!({"name": name, "chatbot_id": api.chatbot_id(),
+                "flow_definition": {"nodes": all, "edges": edges}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{wf}");
+    let url = wf["webhook_url"].as_str().unwrap();
+    url[url.find("/hooks/").unwrap()..].to_string()
+}
+
+/// How many requests carried each `Idempotency-Key`; every request carries
+/// one, naming the node it was sent for (the request's path).
+fn sent_by_key(requests: &[wiremock::Request]) -> HashMap<String, usize> {
+    let mut by_key = HashMap::new();
+    for r in requests {
+        let key = r
+            .headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .expect("every effect carries an Idempotency-Key");
+        let node = r.url.path().trim_start_matches('/');
+        assert!(key.ends_with(&format!(":{node}")), "{key} on {node}");
+        *by_key.entry(key.to_string()).or_default() += 1;
+    }
+    by_key
+}
+
+/// Every execution of `ids` completes, with exactly `steps` in that order.
+async fn assert_all_completed_with(api: &Api, ids: &[String], steps: &[&str]) {
+    for id in ids {
+        let execution = api.wait_finished(id).await;
+        assert_eq!(execution["status"], "completed", "{execution}");
+        let ran: Vec<&str> = execution["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["node_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ran, steps, "{execution}");
+    }
+}
+
 /// The executor is SIGKILLed 20 times while executions of a 5-step workflow
 /// run; every execution still completes, and each side-effecting step took
 /// effect exactly once: every request of a step carries the same
@@ -288,7 +361,7 @@ async fn a_malformed_cloudevent_ends_in_the_dead_letter_queue_with_its_reason() 
 /// no request is in flight and counts raw requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_executor_kills_in_a_five_step_workflow_lose_and_repeat_no_effect() {
-    use std::collections::{HashMap, HashSet};
+    use std::collections::HashSet;
     use wiremock::matchers::method;
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -300,34 +373,13 @@ async fn twenty_executor_kills_in_a_five_step_workflow_lose_and_repeat_no_effect
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(120)))
         .mount(&effects)
         .await;
-    let node = |id: &str| {
-        serde_json::json!({"id": id, "type": "action.http_request", "position": {"x": 0, "y": 0},
-            "data": {"label": id, "config": {"method": "POST", "url": format!("{}/{id}", effects.uri()),
-                "body": {"order": "{{ trigger.data.body.n }}"}}}})
-    };
     let steps = ["s1", "s2", "s3", "s4", "s5"];
-    let mut nodes = vec![serde_json::json!({"id": "hook", "type": "trigger.webhook",
-        "position": {"x": 0, "y": 0}, "data": {"label": "hook", "config": {}}})];
-    nodes.extend(steps.iter().map(|s| node(s)));
-    let chain = ["hook", "s1", "s2", "s3", "s4", "s5"];
-    let edges: Vec<Value> = chain
-        .windows(2)
-        .map(|w| serde_json::json!({"id": format!("{}-{}", w[0], w[1]), "source": w[0], "target": w[1]}))
-        .collect();
-    let (status, wf) = api
-        .post(
-            "/api/v1/workflows",
-            &serde_json::json!({"name": "five effects", "chatbot_id": api.chatbot_id(),
-                "flow_definition": {"nodes": nodes, "edges": edges}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{wf}");
-    let url = wf["webhook_url"].as_str().unwrap();
-    let hook = &url[url.find("/hooks/").unwrap()..];
+    let nodes: Vec<Value> = steps.iter().map(|s| effect(&effects, s)).collect();
+    let hook = chain_workflow(&api, "five effects", nodes).await;
 
     let mut ids = Vec::new();
     for n in 0..10 {
-        let (status, accepted) = api.post(hook, &serde_json::json!({"n": n})).await;
+        let (status, accepted) = api.post(&hook, &serde_json::json!({"n": n})).await;
         assert_eq!(status, 202, "{accepted}");
         ids.push(accepted["execution_id"].as_str().unwrap().to_string());
     }
@@ -337,30 +389,8 @@ async fn twenty_executor_kills_in_a_five_step_workflow_lose_and_repeat_no_effect
         cluster.executor.kill();
         cluster.executor.restart().await;
     }
-    for id in &ids {
-        let execution = api.wait_finished(id).await;
-        assert_eq!(execution["status"], "completed", "{execution}");
-        let ran: Vec<&str> = execution["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["node_id"].as_str().unwrap())
-            .collect();
-        assert_eq!(ran, steps, "{execution}");
-    }
-    let requests = effects.received_requests().await.unwrap();
-    let mut by_key: HashMap<String, usize> = HashMap::new();
-    for r in &requests {
-        let key = r
-            .headers
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .expect("every effect carries an Idempotency-Key")
-            .to_string();
-        let node = r.url.path().trim_start_matches('/');
-        assert!(key.ends_with(&format!(":{node}")), "{key} on {node}");
-        *by_key.entry(key).or_default() += 1;
-    }
+    assert_all_completed_with(&api, &ids, &steps).await;
+    let by_key = sent_by_key(&effects.received_requests().await.unwrap());
     let expected: HashSet<String> = ids
         .iter()
         .flat_map(|id| steps.iter().map(move |s| format!("{id}:{s}")))
@@ -389,7 +419,6 @@ async fn twenty_executor_kills_in_a_five_step_workflow_lose_and_repeat_no_effect
 /// same `Idempotency-Key`: the test above.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_executor_kills_mid_workflow_and_wiremock_sees_each_effect_once() {
-    use std::collections::HashMap;
     use wiremock::matchers::method;
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -401,58 +430,23 @@ async fn twenty_executor_kills_mid_workflow_and_wiremock_sees_each_effect_once()
         .respond_with(ResponseTemplate::new(200))
         .mount(&effects)
         .await;
-    let node = |id: &str, kind: &str, config: Value| {
-        serde_json::json!({"id": id, "type": kind, "position": {"x": 0, "y": 0},
-            "data": {"label": id, "config": config}})
-    };
-    let effect = |id: &str| {
-        node(
-            id,
-            "action.http_request",
-            serde_json::json!({"method": "POST", "url": format!("{}/{id}", effects.uri()),
-                "body": {"order": "{{ trigger.data.body.n }}"}}),
-        )
-    };
     let wait = |id: &str| node(id, "action.delay", serde_json::json!({"duration_ms": 1500}));
-    let chain = ["hook", "s1", "w1", "s2", "w2", "s3"];
+    let chain = ["s1", "w1", "s2", "w2", "s3"];
     let nodes = vec![
-        node("hook", "trigger.webhook", serde_json::json!({})),
-        effect("s1"),
+        effect(&effects, "s1"),
         wait("w1"),
-        effect("s2"),
+        effect(&effects, "s2"),
         wait("w2"),
-        effect("s3"),
+        effect(&effects, "s3"),
     ];
-    let edges: Vec<Value> = chain
-        .windows(2)
-        .map(|w| serde_json::json!({"id": format!("{}-{}", w[0], w[1]), "source": w[0], "target": w[1]}))
-        .collect();
-    let (status, wf) = api
-        .post(
-            "/api/v1/workflows",
-            &serde_json::json!({"name": "effects with waits", "chatbot_id": api.chatbot_id(),
-                "flow_definition": {"nodes": nodes, "edges": edges}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{wf}");
-    let url = wf["webhook_url"].as_str().unwrap();
-    let hook = &url[url.find("/hooks/").unwrap()..];
-    let sent_for = |requests: &[wiremock::Request], key: &str| {
-        requests
-            .iter()
-            .filter(|r| {
-                r.headers
-                    .get("idempotency-key")
-                    .and_then(|v| v.to_str().ok())
-                    == Some(key)
-            })
-            .count()
-    };
+    let hook = chain_workflow(&api, "effects with waits", nodes).await;
+    let sent_for =
+        |key: &str, by_key: &HashMap<String, usize>| by_key.get(key).copied().unwrap_or(0);
 
     let mut ids = Vec::new();
     let mut kills = 0;
     for n in 0..10 {
-        let (status, accepted) = api.post(hook, &serde_json::json!({"n": n})).await;
+        let (status, accepted) = api.post(&hook, &serde_json::json!({"n": n})).await;
         assert_eq!(status, 202, "{accepted}");
         let id = accepted["execution_id"].as_str().unwrap().to_string();
         for (parked, done, next) in [("w1", "s1", "s2"), ("w2", "s2", "s3")] {
@@ -486,21 +480,21 @@ async fn twenty_executor_kills_mid_workflow_and_wiremock_sees_each_effect_once()
                      WHERE execution_id = '{id}' ORDER BY seq"
                 ))
                 .await;
-            let before: Vec<String> = chain[1..]
+            let before: Vec<String> = chain
                 .iter()
                 .take_while(|s| **s != parked)
                 .map(|s| format!("{s}=completed"))
                 .chain([format!("{parked}=waiting")])
                 .collect();
             assert_eq!(rows, before, "kill {kills} landed mid-workflow of {id}");
-            let requests = effects.received_requests().await.unwrap();
+            let by_key = sent_by_key(&effects.received_requests().await.unwrap());
             assert_eq!(
-                sent_for(&requests, &format!("{id}:{done}")),
+                sent_for(&format!("{id}:{done}"), &by_key),
                 1,
                 "{done} of {id}"
             );
             assert_eq!(
-                sent_for(&requests, &format!("{id}:{next}")),
+                sent_for(&format!("{id}:{next}"), &by_key),
                 0,
                 "{next} of {id}"
             );
@@ -509,29 +503,9 @@ async fn twenty_executor_kills_mid_workflow_and_wiremock_sees_each_effect_once()
         ids.push(id);
     }
     assert_eq!(kills, 20);
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for id in &ids {
-        let execution = api.wait_finished(id).await;
-        assert_eq!(execution["status"], "completed", "{execution}");
-        let ran: Vec<&str> = execution["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["node_id"].as_str().unwrap())
-            .collect();
-        assert_eq!(ran, chain[1..], "{execution}");
-    }
+    assert_all_completed_with(&api, &ids, &chain).await;
     let requests = effects.received_requests().await.unwrap();
-    for r in &requests {
-        let key = r
-            .headers
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .expect("every effect carries an Idempotency-Key");
-        let node = r.url.path().trim_start_matches('/');
-        assert!(key.ends_with(&format!(":{node}")), "{key} on {node}");
-        *seen.entry(key.to_string()).or_default() += 1;
-    }
+    let seen = sent_by_key(&requests);
     assert_eq!(
         requests.len(),
         30,

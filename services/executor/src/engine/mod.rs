@@ -505,6 +505,10 @@ impl Engine {
     /// worker is held for a wait. Skipped while a commit holds the turn (it
     /// decides, and the walk looks again after it).
     async fn park_if_only_waits(&self, shared: &Shared<'_>) -> Result<(), DbErr> {
+        if shared.walk().waiting.is_empty() {
+            // The usual case: nothing waits.
+            return Ok(());
+        }
         let Ok(_turn) = shared.turn.try_lock() else {
             return Ok(());
         };
