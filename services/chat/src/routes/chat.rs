@@ -203,6 +203,7 @@ pub async fn chat(
     let image_url = check_image_url(body.image_url.as_deref())?;
     let bot_settings = ChatbotSettings::from_stored(&bot.settings);
 
+    let since = Utc::now() - Duration::seconds(settings.session_idle_secs);
     let existing = match body.session_id {
         Some(id) => {
             let session = sessions::find_in_chatbot(db.get_ref(), id, bot.id)
@@ -221,10 +222,7 @@ pub async fn chat(
             Some(session)
         }
         None => match &email {
-            Some(e) => {
-                let since = Utc::now() - Duration::seconds(settings.session_idle_secs);
-                sessions::latest_active(db.get_ref(), bot.id, e, since).await?
-            }
+            Some(e) => sessions::latest_active(db.get_ref(), bot.id, e, since).await?,
             None => None,
         },
     };
@@ -261,8 +259,8 @@ pub async fn chat(
         intent,
         reply,
     };
-    let new_session = existing.is_none();
-    let stored = store_turn(&db, existing, &turn).await?;
+    let stored = store_turn(&db, existing, since, &turn).await?;
+    let new_session = stored.started;
     ctx.relay.notify();
     metrics::counter!("echoflow_chat_messages_total", "reply_source" => turn.reply.source.as_str())
         .increment(1);
@@ -304,12 +302,18 @@ struct StoredTurn {
     session_id: Uuid,
     message_id: Uuid,
     reply_id: Uuid,
+    /// The turn opened the conversation.
+    started: bool,
 }
 
 /// Commits the session, both messages and the events in one transaction.
+/// A first message with an email continues the conversation that a
+/// concurrent first message of the same user opened meanwhile (active
+/// `since`), instead of opening a second one.
 async fn store_turn(
     db: &DatabaseConnection,
     existing: Option<sessions::Model>,
+    since: chrono::DateTime<Utc>,
     turn: &Turn<'_>,
 ) -> Result<StoredTurn, ApiError> {
     let now = Utc::now();
@@ -317,6 +321,12 @@ async fn store_turn(
     let user = match &turn.email {
         Some(e) => Some(external_users::find_or_create(&txn, turn.bot.id, e).await?),
         None => None,
+    };
+    let existing = match (existing, &user) {
+        // The user is held now: a conversation opened by a concurrent first
+        // message has committed, and none can be opened until this commits.
+        (None, Some(u)) => sessions::latest_active(&txn, turn.bot.id, &u.email, since).await?,
+        (existing, _) => existing,
     };
     let session_id = match &existing {
         Some(s) => {
@@ -400,12 +410,14 @@ async fn store_turn(
     );
     let reply_id = reply.id;
     insert_message(&txn, reply).await?;
-    emit_events(&txn, turn, session_id, message_id, existing.is_none()).await?;
+    let started = existing.is_none();
+    emit_events(&txn, turn, session_id, message_id, started).await?;
     txn.commit().await?;
     Ok(StoredTurn {
         session_id,
         message_id,
         reply_id,
+        started,
     })
 }
 

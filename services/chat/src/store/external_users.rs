@@ -1,8 +1,8 @@
 //! End users of a chatbot, known by email.
 
-use sea_orm::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::OnConflict;
+use sea_orm::{QuerySelect, Set};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "external_users")]
@@ -19,10 +19,13 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-/// The user with `email` on this chatbot, created on first sight. Concurrent
-/// first messages race on the unique (chatbot, email) index; the loser's
-/// insert does nothing and it reads the winner's row (a failed insert would
-/// abort the caller's transaction on PostgreSQL).
+/// The user with `email` on this chatbot, created on first sight, and held
+/// until the caller's transaction ends, so that one user's turns store one
+/// at a time (`SELECT ... FOR UPDATE` on PostgreSQL; on SQLite the insert
+/// already took the database's write lock). Concurrent first messages race
+/// on the unique (chatbot, email) index; the loser's insert does nothing and
+/// it reads the winner's row (a failed insert would abort the caller's
+/// transaction on PostgreSQL).
 ///
 /// The insert comes before any read: a SQLite transaction that read first
 /// cannot wait for another writer and fails with "database is locked".
@@ -49,6 +52,7 @@ pub async fn find_or_create<C: ConnectionTrait>(
     Entity::find()
         .filter(Column::ChatbotId.eq(chatbot_id))
         .filter(Column::Email.eq(email))
+        .lock_exclusive()
         .one(db)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("external user".into()))

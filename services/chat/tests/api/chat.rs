@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use crate::helpers::{
     ANGRY, DEFAULT_FALLBACK, HOURS_ANSWER, TestApp, assert_error, assert_invalid, spawn_app,
+    spawn_app_on_postgres,
 };
 use crate::intents::REFUND_EXAMPLES;
 
@@ -326,7 +327,17 @@ async fn an_email_given_later_joins_the_conversation() {
 
 #[tokio::test]
 async fn concurrent_messages_are_all_answered_and_stored() {
-    let app = spawn_app().await;
+    concurrent_messages_on(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn concurrent_messages_are_all_answered_and_stored_on_postgres() {
+    concurrent_messages_on(spawn_app_on_postgres().await).await;
+}
+
+/// 12 messages at once: 4 continue a conversation, 4 are new users, and 4
+/// are one new user writing from several tabs, who gets one conversation.
+async fn concurrent_messages_on(app: TestApp) {
     let bot = app.faq_bot().await;
     let first = app
         .say_with(
@@ -354,13 +365,19 @@ async fn concurrent_messages_are_all_answered_and_stored() {
     }
     assert_eq!(app.messages(&session).await["total"], 2 + 2 * 4);
     let new_user = app.conversations(&bot, "?user_email=new@example.com").await;
-    let stored: i64 = new_user["items"]
-        .as_array()
-        .unwrap()
+    assert_eq!(
+        new_user["total"], 1,
+        "one user, one conversation: {new_user}"
+    );
+    assert_eq!(new_user["items"][0]["message_count"], 2 * 4, "{new_user}");
+    let tabs: Vec<&Value> = answers
         .iter()
-        .map(|c| c["message_count"].as_i64().unwrap())
-        .sum();
-    assert_eq!(stored, 2 * 4, "{new_user}");
+        .map(|(_, a)| a)
+        .filter(|a| a["session_id"] == new_user["items"][0]["id"])
+        .collect();
+    assert_eq!(tabs.len(), 4, "every tab's message is in it");
+    let opened = tabs.iter().filter(|a| a["new_session"] == true).count();
+    assert_eq!(opened, 1, "one of the tabs opened it");
 }
 
 #[tokio::test]

@@ -39,6 +39,8 @@ pub struct TestApp {
     keys: JwtKeys,
     shutdown: CancellationToken,
     db_path: PathBuf,
+    /// The PostgreSQL database of an app on PostgreSQL, dropped after it.
+    _pg: Option<echoflow_e2e::PgDatabase>,
 }
 
 impl Drop for TestApp {
@@ -73,10 +75,23 @@ pub async fn spawn_app_with_provider(
     .await
 }
 
+/// Chat on a fresh PostgreSQL database (127.0.0.1:5432) instead of SQLite.
+pub async fn spawn_app_on_postgres() -> TestApp {
+    let pg = echoflow_e2e::PgDatabase::new("chat_test").await;
+    let mut app = spawn_on(Some(pg.url()), Vec::new()).await;
+    app._pg = Some(pg);
+    app
+}
+
 pub async fn spawn_app_with(extra: Vec<(&'static str, String)>) -> TestApp {
+    spawn_on(None, extra).await
+}
+
+/// Chat on `database_url`, or on a fresh SQLite file.
+async fn spawn_on(database_url: Option<String>, extra: Vec<(&'static str, String)>) -> TestApp {
     let db_path =
         std::env::temp_dir().join(format!("echoflow-chat-test-{}.db", Uuid::new_v4().simple()));
-    let url = format!("sqlite://{}?mode=rwc", db_path.display());
+    let url = database_url.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", db_path.display()));
     let mut overrides: Vec<(&str, String)> = vec![
         ("server.host", "127.0.0.1".into()),
         ("server.port", "0".into()),
@@ -121,6 +136,7 @@ pub async fn spawn_app_with(extra: Vec<(&'static str, String)>) -> TestApp {
         keys,
         shutdown,
         db_path,
+        _pg: None,
     }
 }
 
