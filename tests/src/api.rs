@@ -131,6 +131,27 @@ impl Api {
         self.chatbot = Some(self.create_chatbot("Support", json!({})).await);
     }
 
+    /// Polls the executions of `workflow_id` until there are at least
+    /// `count` (20 s at most); returns them, newest first.
+    pub async fn wait_runs(&self, workflow_id: &str, count: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, list) = self
+                .get(&format!("/api/v1/executions?workflow_id={workflow_id}"))
+                .await;
+            let items = list["items"].as_array().cloned().unwrap_or_default();
+            if items.len() >= count {
+                return items;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "workflow {workflow_id} has {} runs, not {count}",
+                items.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Polls an execution until it reaches a final status (30 s at most).
     pub async fn wait_finished(&self, execution_id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -5,7 +5,6 @@
 //! listening for it, and another user who cannot use the connections.
 
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -341,7 +340,7 @@ pub async fn integrations_journey(api: &Api, other: &Api, fakes: &FakeProviders)
         "{list}"
     );
     assert_eq!(status_of(&slack["id"]), Some(json!("active")), "{list}");
-    let alerts = wait_runs(api, alert["id"].as_str().unwrap(), 1).await;
+    let alerts = api.wait_runs(alert["id"].as_str().unwrap(), 1).await;
     let alert_run = api.wait_finished(alerts[0]["id"].as_str().unwrap()).await;
     assert_eq!(alert_run["status"], "completed", "{alert_run}");
     assert_eq!(
@@ -557,24 +556,4 @@ pub async fn received(server: &MockServer, request_path: &str) -> Vec<Value> {
         .filter(|r| r.url.path() == request_path)
         .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
         .collect()
-}
-
-/// Polls the executions of `workflow_id` until there are `count` (20 s at most).
-async fn wait_runs(api: &Api, workflow_id: &str, count: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, list) = api
-            .get(&format!("/api/v1/executions?workflow_id={workflow_id}"))
-            .await;
-        let items = list["items"].as_array().cloned().unwrap_or_default();
-        if items.len() >= count {
-            return items;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "workflow {workflow_id} has {} runs, not {count}",
-            items.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

@@ -259,10 +259,91 @@ pub async fn docs_are_served(base: &str) {
         "/api/v1/chatbots/{id}/faqs",
         "/api/v1/templates/{id}/instantiate",
         "/api/v1/audit-log",
+        "/api/v1/events",
     ] {
         assert!(
             doc["paths"].get(p).is_some(),
             "{p} missing from the merged document"
         );
     }
+}
+
+/// A CloudEvent sent to `POST /api/v1/events` starts the sender's
+/// `trigger.event` workflow for its type (which calls a fake shop API with
+/// the event's data); the same event sent again runs nothing again, and
+/// another user's event of that type starts nothing of the first user's.
+pub async fn events_over_http(api: &Api) {
+    let shop = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/orders/paid"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&shop)
+        .await;
+    let node = |id: &str, kind: &str, config: Value| json!({"id": id, "type": kind, "position": {"x": 0, "y": 0}, "data": {"label": id, "config": config}});
+    let (status, wf) = api
+        .post(
+            "/api/v1/workflows",
+            &json!({"name": "order paid", "chatbot_id": api.chatbot_id(), "flow_definition": {
+                "nodes": [
+                    node("paid", "trigger.event", json!({"event_type": "custom.order_paid"})),
+                    node("notify", "action.http_request", json!({"method": "POST",
+                        "url": format!("{}/orders/paid", shop.uri()),
+                        "body": {"order": "{{ trigger.data.order }}"}}))
+                ],
+                "edges": [{"id": "e", "source": "paid", "target": "notify"}]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{wf}");
+    let workflow_id = wf["id"].as_str().unwrap().to_string();
+    let event = |id: &str, order: u32| {
+        json!({"specversion": "1.0", "id": id, "source": "/shop", "type": "custom.order_paid",
+               "chatbotid": api.chatbot_id(), "data": {"order": order}})
+    };
+    let (status, accepted) = api.post("/api/v1/events", &event("paid-41", 41)).await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["id"], "paid-41");
+    let runs = api.wait_runs(&workflow_id, 1).await;
+    let execution = api.wait_finished(runs[0]["id"].as_str().unwrap()).await;
+    assert_eq!(execution["status"], "completed", "{execution}");
+    assert_eq!(execution["trigger"]["id"], "paid-41", "{execution}");
+
+    // Another user: their event of the type starts nothing of ours, and
+    // they cannot name our chatbot.
+    let mut other = Api::new(api.base.clone());
+    other
+        .sign_up(&format!(
+            "events-{}@example.com",
+            uuid::Uuid::new_v4().simple()
+        ))
+        .await;
+    let mut theirs = event("paid-99", 99);
+    theirs["chatbotid"] = json!(other.chatbot_id());
+    let (status, body) = other.post("/api/v1/events", &theirs).await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = other.post("/api/v1/events", &event("paid-98", 98)).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["details"]["path"], "chatbotid");
+    // Ours again (a retry of the first), then a new one: one more run only.
+    let (status, _) = api.post("/api/v1/events", &event("paid-41", 41)).await;
+    assert_eq!(status, 202);
+    let (status, _) = api.post("/api/v1/events", &event("paid-42", 42)).await;
+    assert_eq!(status, 202);
+    let runs = api.wait_runs(&workflow_id, 2).await;
+    for run in &runs {
+        let execution = api.wait_finished(run["id"].as_str().unwrap()).await;
+        assert_eq!(execution["status"], "completed", "{execution}");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let runs = api.wait_runs(&workflow_id, 2).await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let orders: Vec<Value> = shop
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["order"].clone())
+        .collect();
+    let mut orders: Vec<i64> = orders.iter().filter_map(Value::as_i64).collect();
+    orders.sort_unstable();
+    assert_eq!(orders, [41, 42]);
 }

@@ -158,6 +158,7 @@ async fn webhook_workflow_runs_end_to_end_across_processes() {
         scenarios::health_endpoints(&service.base_url()).await;
     }
     scenarios::docs_are_served(&api.base).await;
+    scenarios::events_over_http(&api).await;
     cluster.stop().await;
 }
 

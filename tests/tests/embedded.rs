@@ -37,6 +37,7 @@ async fn webhook_workflow_runs_end_to_end_in_one_process() {
     scenarios::other_users_see_nothing(&api.base, &workflow_id, None).await;
     scenarios::health_endpoints(&api.base).await;
     scenarios::docs_are_served(&api.base).await;
+    scenarios::events_over_http(&api).await;
     let bot = conversation::conversation_journey(&api).await;
     conversation::chatbots_are_private(&api.base, &bot).await;
     conversation::a_template_runs(&api).await;

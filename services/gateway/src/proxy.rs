@@ -38,8 +38,9 @@ impl Upstreams {
 
     /// The base URL of the service owning `path`, if any.
     pub fn owner_of(&self, path: &str) -> Option<&str> {
-        const REGISTRY: [&str; 5] = [
+        const REGISTRY: [&str; 6] = [
             "/api/v1/workflows",
+            "/api/v1/events",
             "/api/v1/audit-log",
             "/api/v1/node-types",
             "/api/v1/templates",
@@ -172,6 +173,7 @@ mod tests {
         );
         assert_eq!(u.owner_of("/hooks/tok"), Some("http://r"));
         assert_eq!(u.owner_of("/api/v1/executions/x"), Some("http://e"));
+        assert_eq!(u.owner_of("/api/v1/events"), Some("http://r"));
         assert_eq!(u.owner_of("/api/v1/chat"), Some("http://c"));
         assert_eq!(u.owner_of("/api/v1/chatbots/b/faqs"), Some("http://c"));
         assert_eq!(

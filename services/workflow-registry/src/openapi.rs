@@ -3,7 +3,7 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use crate::routes::{audit, execute, hooks, node_types, templates, versions, workflows};
+use crate::routes::{audit, events, execute, hooks, node_types, templates, versions, workflows};
 use crate::templates::{Category, ParamSpec, ParamType};
 
 #[derive(OpenApi)]
@@ -12,16 +12,18 @@ use crate::templates::{Category, ParamSpec, ParamType};
           execute::execute, hooks::receive, node_types::list,
           versions::list, versions::get, versions::rollback, versions::copy, versions::diff,
           versions::rotate_webhook, audit::list,
-          templates::list, templates::get, templates::instantiate),
+          templates::list, templates::get, templates::instantiate, events::publish),
     components(schemas(workflows::CreateWorkflow, workflows::UpdateWorkflow, workflows::WorkflowResponse,
                        workflows::WorkflowList, execute::ExecuteRequest, execute::Accepted,
                        versions::VersionSummary, versions::VersionList, versions::VersionDetail,
                        versions::RollbackRequest, versions::CopyRequest, versions::Changes, versions::VersionDiff,
                        audit::AuditEntry, audit::AuditList,
                        templates::TemplateSummary, templates::TemplateList, templates::TemplateDetail,
-                       templates::InstantiateTemplate, ParamSpec, ParamType, Category)),
+                       templates::InstantiateTemplate, ParamSpec, ParamType, Category,
+                       events::EventAccepted)),
     tags((name = "workflows", description = "workflows, versions, webhooks and the node catalogue"),
-         (name = "templates", description = "the template library, instantiated into workflows"))
+         (name = "templates", description = "the template library, instantiated into workflows"),
+         (name = "events", description = "CloudEvents sent over HTTP, as on the bus"))
 )]
 pub struct RegistryDoc;
 

@@ -12,7 +12,9 @@ use tracing_actix_web::TracingLogger;
 use crate::chatbots::ChatbotDirectory;
 use crate::consumers::trigger_events::TriggerEventConsumer;
 use crate::jobs::JobSubmitter;
-use crate::routes::{PublicUrl, audit, execute, hooks, node_types, templates, versions, workflows};
+use crate::routes::{
+    PublicUrl, audit, events, execute, hooks, node_types, templates, versions, workflows,
+};
 use crate::scheduler::Scheduler;
 use crate::settings::Settings;
 
@@ -102,6 +104,7 @@ impl Application {
                             web::post().to(versions::rotate_webhook),
                         )
                         .route("/audit-log", web::get().to(audit::list))
+                        .route("/events", web::post().to(events::publish))
                         .route("/node-types", web::get().to(node_types::list))
                         .route("/templates", web::get().to(templates::list))
                         .route("/templates/{id}", web::get().to(templates::get))

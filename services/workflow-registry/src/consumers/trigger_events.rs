@@ -38,8 +38,12 @@ impl MessageHandler for TriggerEventConsumer {
             .await
             .map_err(transient)?;
         let txn = self.db.begin().await.map_err(transient)?;
-        // CloudEvents are unique by (source, id).
-        let key = format!("{}#{}", event.source, event.id);
+        // CloudEvents are unique by (source, id); one user's cannot shadow
+        // another's (events sent over HTTP carry their sender).
+        let key = match owner_id {
+            Some(owner) => format!("{owner}#{}#{}", event.source, event.id),
+            None => format!("{}#{}", event.source, event.id),
+        };
         if !dedupe::first_delivery(&txn, CONSUMER, &key)
             .await
             .map_err(transient)?

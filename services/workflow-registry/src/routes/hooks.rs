@@ -116,7 +116,7 @@ fn dedupe_key(
 
 /// A raw body that could not be read, in the API's error body (actix's own
 /// answer to an oversized raw body is plain text).
-fn body_error(err: actix_web::Error) -> ApiError {
+pub(crate) fn body_error(err: actix_web::Error) -> ApiError {
     use actix_web::error::PayloadError;
     match err.as_error::<PayloadError>() {
         Some(PayloadError::Overflow) => ApiError::new(

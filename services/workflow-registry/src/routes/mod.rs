@@ -1,6 +1,7 @@
 //! The registry's public routes.
 
 pub mod audit;
+pub mod events;
 pub mod execute;
 pub mod hooks;
 pub mod node_types;

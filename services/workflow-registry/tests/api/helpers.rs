@@ -392,6 +392,26 @@ impl TestApp {
         read(request.send().await.unwrap()).await
     }
 
+    /// `POST /api/v1/events` with a raw body, as the user `token` belongs to.
+    pub async fn send_event_as(&self, token: Option<&str>, body: &str) -> (u16, Value) {
+        let request = self
+            .client
+            .post(self.url("/api/v1/events"))
+            .header("content-type", "application/cloudevents+json")
+            .body(body.to_string());
+        read(self.authed(request, token).send().await.unwrap()).await
+    }
+
+    /// `POST /api/v1/events` as the signed-in user; must be accepted.
+    pub async fn send_event(&self, event: &Value) {
+        let (status, body) = self
+            .send_event_as(Some(&self.token), &event.to_string())
+            .await;
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(body["id"], event["id"], "{body}");
+        assert_eq!(body["type"], event["type"], "{body}");
+    }
+
     /// Publishes a CloudEvent on `echoflow.events` as a producer service would.
     pub async fn publish_event(&self, event: &Value) {
         let message_id = event["id"].as_str().unwrap_or("no-id").to_string();
