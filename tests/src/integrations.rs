@@ -112,7 +112,9 @@ impl FakeProviders {
             ));
             env.push((key("AUTHORIZE_URL"), authorize));
             env.push((key("TOKEN_URL"), token));
-            env.push((key("API_BASE_URL"), api));
+            env.push((key("API_BASE_URL"), api.clone()));
+            // Never the real provider, even for a delete no test expects.
+            env.push((key("REVOKE_URL"), format!("{api}/revoke")));
         };
         let slack = self.slack.uri();
         provider(

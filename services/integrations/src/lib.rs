@@ -12,6 +12,7 @@ pub mod limiter;
 pub mod oauth;
 pub mod openapi;
 pub mod provider;
+pub mod revoke;
 pub mod rotation;
 pub mod routes;
 pub mod settings;

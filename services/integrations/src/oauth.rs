@@ -446,6 +446,7 @@ mod tests {
             authorize_url: "http://127.0.0.1:9/authorize".into(),
             token_url: "http://127.0.0.1:9/token".into(),
             api_base_url: "http://127.0.0.1:9/api".into(),
+            revoke_url: String::new(),
             scopes: "chat:write, channels:read".into(),
             requests_per_minute: 60,
             burst: 1,

@@ -72,6 +72,9 @@ pub struct ProviderSettings {
     pub token_url: String,
     /// Empty (Salesforce) = the `instance_url` the token endpoint returned.
     pub api_base_url: String,
+    /// Where a deleted connection's grant is revoked; empty = it is not.
+    #[serde(default)]
+    pub revoke_url: String,
     /// Comma- or space-separated.
     pub scopes: String,
     pub requests_per_minute: u32,

@@ -15,8 +15,14 @@ use crate::calls::ProviderRequest;
 use crate::error::{Error, not_found};
 use crate::events::Origin;
 use crate::provider::Provider;
+use crate::revoke::{self, Revoked};
 use crate::state::Integrations;
 use crate::store::connections;
+use crate::tokens;
+
+/// How revoking the grant at the provider went, on a delete: `true`,
+/// `false` (the provider refused or was unreachable) or `not_attempted`.
+pub const REVOKED_HEADER: &str = "x-echoflow-revoked";
 
 /// A connection as its owner sees it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -210,7 +216,9 @@ async fn probe(state: &Integrations, row: &connections::Model) -> Result<(), Err
 
 #[utoipa::path(delete, path = "/api/v1/integrations/{id}", tag = "integrations",
     params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 404)))]
+    responses((status = 204, description = "deleted; `X-Echoflow-Revoked` tells whether the provider revoked the grant",
+        headers(("x-echoflow-revoked" = String, description = "true, false or not_attempted"))),
+        (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id, connection_id = %id))]
 pub async fn delete(
     user: AuthUser,
@@ -218,12 +226,28 @@ pub async fn delete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, Error> {
     let row = owned(&state.db, *id, &user).await?;
-    // The grant stays valid at the provider until the user removes the app
-    // there; revoking is not attempted (not every provider has an endpoint).
+    // The grant is revoked at the provider first; the connection is deleted
+    // whatever the provider answers (the header says how it went).
+    let revoked = match (
+        Provider::parse(&row.provider),
+        tokens::open(&state.keyring, &row),
+    ) {
+        (Some(provider), Ok((access, refresh))) => {
+            let settings = state.settings.providers.of(provider);
+            revoke::revoke(&state.http, provider, settings, &access, refresh.as_deref()).await
+        }
+        (_, Err(e)) => Revoked::Failed(format!("the tokens cannot be decrypted: {e}")),
+        (None, _) => Revoked::NotAttempted,
+    };
+    if let Revoked::Failed(reason) = &revoked {
+        tracing::warn!(connection_id = %row.id, provider = %row.provider, reason, "the grant could not be revoked at the provider");
+    }
     connections::Entity::delete_by_id(row.id)
         .exec(&state.db)
         .await?;
     state.calls.tokens.forget(row.id);
     state.calls.limiter.forget(row.id);
-    Ok(HttpResponse::NoContent().finish())
+    Ok(HttpResponse::NoContent()
+        .insert_header((REVOKED_HEADER, revoked.as_header()))
+        .finish())
 }

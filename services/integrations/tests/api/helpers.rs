@@ -181,6 +181,7 @@ pub fn overrides(db_url: &str, fake: &str, extra: Vec<(String, String)>) -> Vec<
             format!("{fake}/{p}/api")
         };
         all.push((key("api_base_url"), api));
+        all.push((key("revoke_url"), format!("{fake}/{p}/revoke")));
         all.push((key("requests_per_minute"), "6000".into()));
         all.push((key("burst"), "100".into()));
     }

@@ -6,6 +6,7 @@ mod connect;
 mod helpers;
 mod limits;
 mod ownership;
+mod revoke;
 mod rotation;
 mod tokens;
 mod validation;
