@@ -449,10 +449,6 @@ impl Engine {
             .is_none_or(|e| status::is_terminal(&e.status)))
     }
 
-    /// Runs one attempt of a node, then commits its step. A failed attempt
-    /// that may be retried is recorded `retrying`, due again after its
-    /// backoff; a delay is recorded `waiting` until its end. Either waits
-    /// without a worker once nothing else of the execution runs.
     /// Runs a step, attempt after attempt. A step that waits (a retry's
     /// backoff, a delay) while other steps of the execution still run waits
     /// here, in the walk, and runs again when due; once nothing else runs,
@@ -532,7 +528,9 @@ impl Engine {
         Ok(())
     }
 
-    /// One attempt of a step, committed.
+    /// Runs one attempt of a node, then commits its step. A failed attempt
+    /// that may be retried is recorded `retrying`, due again after its
+    /// backoff; a delay is recorded `waiting` until its end.
     async fn attempt(&self, shared: &Shared<'_>, step: &StepRun<'_>) -> Result<NodeOutcome, DbErr> {
         let node = step.node;
         let (execution_id, chatbot_id, owner_id, input_override) = {
