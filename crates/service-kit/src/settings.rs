@@ -164,7 +164,9 @@ authorize_url = "https://accounts.google.com/o/oauth2/v2/auth"
 token_url = "https://oauth2.googleapis.com/token"
 api_base_url = "https://sheets.googleapis.com"
 revoke_url = "https://oauth2.googleapis.com/revoke"
-scopes = "https://www.googleapis.com/auth/spreadsheets"
+# openid + email: the ID token names the Google account, so connecting the
+# same account again updates its connection.
+scopes = "https://www.googleapis.com/auth/spreadsheets openid email"
 requests_per_minute = 60
 burst = 5
 

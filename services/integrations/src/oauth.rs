@@ -40,6 +40,10 @@ pub struct ProviderFields {
     /// Salesforce: the identity URL (`.../id/<org id>/<user id>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Value>,
+    /// Google (with the `openid` scope): who signed in, as an OpenID
+    /// Connect ID token straight from the token endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -207,6 +207,61 @@ struct AccountInfo {
     config: Value,
 }
 
+/// Who the tokens are for: from the token answer (Slack's team,
+/// Salesforce's org and user, Google's ID token), or for HubSpot from its
+/// access-token lookup. None when the provider does not say (the
+/// connection is then new on every connect).
+async fn identify(state: &Integrations, provider: Provider, tokens: &TokenSet) -> AccountInfo {
+    if provider != Provider::Hubspot {
+        return account_info(provider, tokens);
+    }
+    let base = &state.settings.providers.of(provider).api_base_url;
+    let Ok(mut url) = url::Url::parse(&format!("{}/", base.trim_end_matches('/'))) else {
+        return account_info(provider, tokens);
+    };
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments
+            .pop_if_empty()
+            .extend(["oauth", "v1", "access-tokens", &tokens.access_token]);
+    }
+    let answer = match state.http.get(url).send().await {
+        Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
+        Ok(r) => {
+            tracing::warn!(
+                status = r.status().as_u16(),
+                "hubspot did not say which portal the token is for"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "hubspot did not say which portal the token is for");
+            None
+        }
+    };
+    let answer = answer.unwrap_or(Value::Null);
+    AccountInfo {
+        name: answer["hub_domain"].as_str().map(str::to_string),
+        account: match &answer["hub_id"] {
+            Value::Number(n) => Some(n.to_string()),
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        },
+        config: json!({}),
+    }
+}
+
+/// The claims of an OpenID Connect ID token, read without checking its
+/// signature: it came straight from the provider's token endpoint over the
+/// connection that authenticated the code exchange.
+fn id_token_claims(id_token: &str) -> Option<Value> {
+    use base64::Engine;
+    let payload = id_token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 fn account_info(provider: Provider, tokens: &TokenSet) -> AccountInfo {
     let fields = &tokens.fields;
     match provider {
@@ -235,7 +290,22 @@ fn account_info(provider: Provider, tokens: &TokenSet) -> AccountInfo {
                 config: json!({"instance_url": instance}),
             }
         }
-        Provider::Hubspot | Provider::GoogleSheets => AccountInfo {
+        Provider::GoogleSheets => {
+            let claims = fields.id_token.as_deref().and_then(id_token_claims);
+            let claim = |key: &str| {
+                claims
+                    .as_ref()
+                    .and_then(|c| c[key].as_str())
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string)
+            };
+            AccountInfo {
+                name: claim("email"),
+                account: claim("sub"),
+                config: json!({}),
+            }
+        }
+        Provider::Hubspot => AccountInfo {
             name: None,
             account: None,
             config: json!({}),
@@ -253,7 +323,7 @@ async fn store_connection(
     pending: &oauth_states::Model,
     tokens: TokenSet,
 ) -> Result<(connections::Model, bool), Error> {
-    let info = account_info(provider, &tokens);
+    let info = identify(state, provider, &tokens).await;
     let scopes = tokens
         .scopes
         .clone()

@@ -236,7 +236,7 @@ async fn google_asks_for_offline_access_and_salesforce_keeps_its_instance_url() 
     assert_eq!(query["prompt"], "consent");
     assert_eq!(
         query["scope"],
-        "https://www.googleapis.com/auth/spreadsheets"
+        "https://www.googleapis.com/auth/spreadsheets openid email"
     );
     let mut tokens = token_body("salesforce", "sf-access", Some("sf-refresh"), None);
     tokens["instance_url"] = json!(format!("{}/salesforce/instance", app.provider.uri()));
@@ -252,4 +252,80 @@ async fn google_asks_for_offline_access_and_salesforce_keeps_its_instance_url() 
     let reconnected = app.connect("salesforce", again).await;
     assert_eq!(reconnected["id"], connection["id"]);
     assert_eq!(app.list().await["total"], 1);
+}
+
+/// An unsigned OpenID Connect ID token naming `sub` and `email` (the
+/// service reads its claims; it came from the token endpoint itself).
+fn id_token(sub: &str, email: &str) -> String {
+    use base64::Engine;
+    let part = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    format!(
+        "{}.{}.c2ln",
+        part(json!({"alg": "RS256", "typ": "JWT"})),
+        part(json!({"iss": "https://accounts.google.com", "sub": sub, "email": email}))
+    )
+}
+
+#[tokio::test]
+async fn a_google_account_is_known_by_its_id_token_and_reconnects_in_place() {
+    let app = spawn_app().await;
+    let mut tokens = token_body("google_sheets", "ya29.a", Some("1//r"), Some(3599));
+    tokens["id_token"] = json!(id_token("1098765", "ana@example.com"));
+    let connection = app.connect("google_sheets", tokens).await;
+    assert_eq!(connection["account"], "1098765");
+    assert_eq!(connection["name"], "ana@example.com");
+
+    let mut again = token_body("google_sheets", "ya29.b", Some("1//r2"), Some(3599));
+    again["id_token"] = json!(id_token("1098765", "ana@example.com"));
+    let reconnected = app.connect("google_sheets", again).await;
+    assert_eq!(reconnected["id"], connection["id"]);
+    let mut other = token_body("google_sheets", "ya29.c", Some("1//r3"), Some(3599));
+    other["id_token"] = json!(id_token("2000001", "bo@example.com"));
+    let second = app.connect("google_sheets", other).await;
+    assert_ne!(second["id"], connection["id"], "another Google account");
+    assert_eq!(app.list().await["total"], 2);
+}
+
+#[tokio::test]
+async fn a_hubspot_portal_is_known_by_its_token_lookup_and_reconnects_in_place() {
+    let app = spawn_app().await;
+    for token in ["hs-a", "hs-b"] {
+        Mock::given(method("GET"))
+            .and(path(format!("/hubspot/api/oauth/v1/access-tokens/{token}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "token": token, "user": "ana@example.com", "hub_domain": "acme.hubspot.com",
+                "hub_id": 4410, "app_id": 7, "expires_in": 1800, "token_type": "access"
+            })))
+            .expect(1)
+            .mount(&app.provider)
+            .await;
+    }
+    let connection = app
+        .connect(
+            "hubspot",
+            token_body("hubspot", "hs-a", Some("hs-ra"), Some(1800)),
+        )
+        .await;
+    assert_eq!(connection["account"], "4410");
+    assert_eq!(connection["name"], "acme.hubspot.com");
+    let reconnected = app
+        .connect(
+            "hubspot",
+            token_body("hubspot", "hs-b", Some("hs-rb"), Some(1800)),
+        )
+        .await;
+    assert_eq!(reconnected["id"], connection["id"]);
+    assert_eq!(app.list().await["total"], 1);
+
+    // A lookup that fails still connects, as a connection of its own.
+    let unknown = app
+        .connect(
+            "hubspot",
+            token_body("hubspot", "hs-c", Some("hs-rc"), Some(1800)),
+        )
+        .await;
+    assert!(unknown["account"].is_null(), "{unknown}");
+    assert_ne!(unknown["id"], connection["id"]);
 }
