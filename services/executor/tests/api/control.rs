@@ -615,8 +615,9 @@ async fn concurrency_limit_on(app: TestApp) {
     }
     let mut spans = Vec::new();
     for job in &jobs {
-        let execution =
-            wait_final_within(&app, &job.execution_id, &user, Duration::from_secs(60)).await;
+        let execution = app
+            .wait_final_within(&job.execution_id, &user, Duration::from_secs(60))
+            .await;
         assert_eq!(execution["status"], "completed", "{execution}");
         let start = chrono::DateTime::parse_from_rfc3339(execution["started_at"].as_str().unwrap())
             .unwrap();
@@ -636,25 +637,6 @@ async fn concurrency_limit_on(app: TestApp) {
     assert!(most <= 3, "{most} ran at once");
     assert!(most >= 2, "the limit still lets runs overlap ({most})");
     assert_eq!(server.received_requests().await.unwrap().len(), 100);
-}
-
-/// Like `wait_final`, with a longer deadline.
-async fn wait_final_within(app: &TestApp, id: &str, user: &TestUser, limit: Duration) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let execution: Value = app.get_execution(id, user).await.json().await.unwrap();
-        if matches!(
-            execution["status"].as_str(),
-            Some("completed" | "failed" | "cancelled")
-        ) {
-            return execution;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{id} did not finish: {execution}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]

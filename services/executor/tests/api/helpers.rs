@@ -290,7 +290,12 @@ impl TestApp {
 
     /// Polls `GET /api/v1/executions/{id}` until the execution reached a final status.
     pub async fn wait_final(&self, id: &str, user: &TestUser) -> Value {
-        let deadline = Instant::now() + DEADLINE;
+        self.wait_final_within(id, user, DEADLINE).await
+    }
+
+    /// Like [`Self::wait_final`], with its own deadline.
+    pub async fn wait_final_within(&self, id: &str, user: &TestUser, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
         let mut last = Value::Null;
         loop {
             let response = self.get_execution(id, user).await;
@@ -305,7 +310,7 @@ impl TestApp {
             }
             assert!(
                 Instant::now() < deadline,
-                "execution {id} did not finish within {DEADLINE:?}; last seen: {last}"
+                "execution {id} did not finish within {limit:?}; last seen: {last}"
             );
             tokio::time::sleep(POLL_EVERY).await;
         }
