@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, excerpt};
 use crate::events::Origin;
-use crate::limiter::{Limiter, WouldWait};
+use crate::limiter::{Limiter, Refused, WouldWait};
 use crate::oauth::{DEFAULT_RETRY_AFTER, describe_transport, parse_retry_after};
 use crate::provider::Provider;
 use crate::settings::ProvidersSettings;
@@ -128,7 +128,10 @@ impl Calls {
             self.limiter
                 .acquire(provider, id, row.blocked_until, deadline)
                 .await
-                .map_err(|WouldWait(retry_after)| Error::RateLimited { retry_after })?;
+                .map_err(|refused| match refused {
+                    Refused::Wait(WouldWait(retry_after)) => Error::RateLimited { retry_after },
+                    Refused::Db(e) => Error::from(e),
+                })?;
             let access = self.tokens.current(&row, origin).await?;
             let reply = self
                 .request(provider, &request, &access.token, idempotency_key)

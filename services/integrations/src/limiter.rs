@@ -1,31 +1,34 @@
-//! Per-connection rate limits: a token bucket per connection (governor,
-//! quota from the provider's `requests_per_minute` and `burst`) plus the
-//! provider's own Retry-After, shared by every workflow that uses the
-//! connection.
-//!
-//! The buckets live in this integrations process: replicas each keep their
-//! own, so N replicas allow up to N times the quota. A provider's
-//! Retry-After is also written to the connection row (`blocked_until`) and
-//! read before each call, so every replica honours it.
+//! Per-connection rate limits, shared by every workflow that uses the
+//! connection and by every integrations replica:
+//! - a token bucket per connection (quota from the provider's
+//!   `requests_per_minute` and `burst`), kept on the connection's row and
+//!   taken by compare-and-swap, so N replicas together stay within one
+//!   quota;
+//! - the provider's own Retry-After, held in this process and written to
+//!   the row (`blocked_until`), which every replica reads before a call.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::provider::Provider;
 use crate::settings::ProvidersSettings;
+use crate::store::connections;
 
-/// The per-connection limiters of one process.
+/// Compare-and-swap rounds lost to other callers before one counts as a
+/// wait (each lost round means another call just took a token).
+const MAX_LOST_SWAPS: u32 = 20;
+
+/// The per-connection limits of one process.
 pub struct Limiter {
-    buckets: HashMap<Provider, DefaultKeyedRateLimiter<Uuid>>,
-    clock: DefaultClock,
+    db: DatabaseConnection,
+    /// Per provider: tokens added per second, and the bucket's size.
+    quotas: HashMap<Provider, (f64, f64)>,
     /// Connections a provider asked us to leave alone until then.
     blocked: Mutex<HashMap<Uuid, Instant>>,
 }
@@ -34,24 +37,47 @@ pub struct Limiter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WouldWait(pub Duration);
 
-fn quota(requests_per_minute: u32, burst: u32) -> Quota {
-    let per_minute = NonZeroU32::new(requests_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
-    Quota::per_minute(per_minute).allow_burst(burst)
+/// Why a caller may not call now.
+#[derive(Debug)]
+pub enum Refused {
+    Wait(WouldWait),
+    Db(DbErr),
+}
+
+impl From<DbErr> for Refused {
+    fn from(e: DbErr) -> Self {
+        Refused::Db(e)
+    }
+}
+
+/// The tokens in a bucket last counted at `at` with `tokens` left, at `now`.
+fn refill(
+    tokens: Option<f64>,
+    at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    per_sec: f64,
+    burst: f64,
+) -> f64 {
+    let (Some(tokens), Some(at)) = (tokens, at) else {
+        return burst;
+    };
+    let elapsed = (now - at).to_std().unwrap_or_default().as_secs_f64();
+    (tokens + elapsed * per_sec).min(burst)
 }
 
 impl Limiter {
-    pub fn new(providers: &ProvidersSettings) -> Self {
-        let buckets = Provider::ALL
+    pub fn new(db: DatabaseConnection, providers: &ProvidersSettings) -> Self {
+        let quotas = Provider::ALL
             .into_iter()
             .map(|p| {
                 let s = providers.of(p);
-                (p, RateLimiter::keyed(quota(s.requests_per_minute, s.burst)))
+                let per_sec = f64::from(s.requests_per_minute.max(1)) / 60.0;
+                (p, (per_sec, f64::from(s.burst.max(1))))
             })
             .collect();
         Self {
-            buckets,
-            clock: DefaultClock::default(),
+            db,
+            quotas,
             blocked: Mutex::new(HashMap::new()),
         }
     }
@@ -64,34 +90,46 @@ impl Limiter {
         connection: Uuid,
         stored_block: Option<DateTime<Utc>>,
         deadline: Instant,
-    ) -> Result<(), WouldWait> {
+    ) -> Result<(), Refused> {
         if let Some(until) = stored_block {
             self.block_until_utc(connection, until);
         }
+        let (per_sec, burst) = self.quotas.get(&provider).copied().unwrap_or((1.0, 1.0));
+        let mut lost = 0;
         loop {
             let now = Instant::now();
             if let Some(until) = self.blocked_until(connection)
                 && until > now
             {
                 if until > deadline {
-                    return Err(WouldWait(until - now));
+                    return Err(Refused::Wait(WouldWait(until - now)));
                 }
                 tokio::time::sleep_until(until).await;
                 continue;
             }
-            let Some(bucket) = self.buckets.get(&provider) else {
+            let Some((tokens, at)) = connections::rate_bucket(&self.db, connection).await? else {
+                // Deleted meanwhile: the call finds out on its own.
                 return Ok(());
             };
-            match bucket.check_key(&connection) {
-                Ok(()) => return Ok(()),
-                Err(not_until) => {
-                    let wait = not_until.wait_time_from(self.clock.now());
-                    if now + wait > deadline {
-                        return Err(WouldWait(wait));
-                    }
-                    tokio::time::sleep(wait).await;
+            let at_now = Utc::now();
+            let available = refill(tokens, at, at_now, per_sec, burst);
+            if available >= 1.0 {
+                if connections::swap_rate_bucket(&self.db, connection, at, available - 1.0, at_now)
+                    .await?
+                {
+                    return Ok(());
+                }
+                lost += 1;
+                if lost < MAX_LOST_SWAPS {
+                    continue;
                 }
             }
+            lost = 0;
+            let wait = Duration::from_secs_f64(((1.0 - available) / per_sec).max(0.001));
+            if now + wait > deadline {
+                return Err(Refused::Wait(WouldWait(wait)));
+            }
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -129,59 +167,30 @@ impl Limiter {
         if let Ok(mut blocked) = self.blocked.lock() {
             blocked.remove(&connection);
         }
-        for bucket in self.buckets.values() {
-            bucket.retain_recent();
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Settings;
 
-    fn limiter(rpm: u32, burst: u32) -> Limiter {
-        let mut providers = Settings::load(&[]).unwrap().integrations.providers;
-        providers.slack.requests_per_minute = rpm;
-        providers.slack.burst = burst;
-        Limiter::new(&providers)
-    }
-
-    #[tokio::test]
-    async fn the_burst_passes_then_callers_are_told_how_long_to_wait() {
-        let l = limiter(1, 2);
-        let c = Uuid::new_v4();
-        let soon = Instant::now() + Duration::from_millis(50);
-        assert!(l.acquire(Provider::Slack, c, None, soon).await.is_ok());
-        assert!(l.acquire(Provider::Slack, c, None, soon).await.is_ok());
-        let WouldWait(wait) = l.acquire(Provider::Slack, c, None, soon).await.unwrap_err();
-        assert!(wait > Duration::from_secs(50), "{wait:?}");
-        // Another connection has its own bucket.
-        assert!(
-            l.acquire(Provider::Slack, Uuid::new_v4(), None, soon)
-                .await
-                .is_ok()
+    #[test]
+    fn a_bucket_refills_at_its_rate_up_to_its_size() {
+        let now = Utc::now();
+        assert_eq!(
+            refill(None, None, now, 1.0, 5.0),
+            5.0,
+            "a new bucket is full"
         );
-    }
-
-    #[tokio::test]
-    async fn a_block_holds_callers_until_it_ends() {
-        let l = limiter(600, 10);
-        let c = Uuid::new_v4();
-        l.block_for(c, Duration::from_millis(150));
-        let started = Instant::now();
-        let near = Instant::now() + Duration::from_millis(20);
-        assert!(l.acquire(Provider::Slack, c, None, near).await.is_err());
-        let far = Instant::now() + Duration::from_secs(2);
-        l.acquire(Provider::Slack, c, None, far).await.unwrap();
-        assert!(started.elapsed() >= Duration::from_millis(140));
-        // A block stored by another replica counts too.
-        let other = Uuid::new_v4();
-        let stored = Utc::now() + chrono::Duration::seconds(30);
-        assert!(
-            l.acquire(Provider::Slack, other, Some(stored), far)
-                .await
-                .is_err()
+        let before = now - chrono::Duration::seconds(2);
+        assert_eq!(refill(Some(0.5), Some(before), now, 1.0, 5.0), 2.5);
+        assert_eq!(
+            refill(Some(4.5), Some(before), now, 1.0, 5.0),
+            5.0,
+            "never over the burst"
         );
+        // A clock that went back refills nothing.
+        let later = now + chrono::Duration::seconds(3);
+        assert_eq!(refill(Some(0.25), Some(later), now, 1.0, 5.0), 0.25);
     }
 }

@@ -51,7 +51,7 @@ impl Integrations {
         let calls = Calls {
             db: db.clone(),
             tokens,
-            limiter: Arc::new(Limiter::new(&s.providers)),
+            limiter: Arc::new(Limiter::new(db.clone(), &s.providers)),
             http: http.clone(),
             providers: s.providers.clone(),
             max_wait: Duration::from_millis(s.max_limiter_wait_ms),

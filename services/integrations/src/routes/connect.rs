@@ -412,6 +412,8 @@ async fn store_connection(
                 expires_at: Set(expires_at),
                 last_refreshed_at: Set(None),
                 blocked_until: Set(None),
+                rate_tokens: Set(None),
+                rate_checked_at: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
             }

@@ -34,6 +34,10 @@ pub struct Model {
     pub last_refreshed_at: Option<DateTimeUtc>,
     /// A provider's Retry-After, so every replica honours it.
     pub blocked_until: Option<DateTimeUtc>,
+    /// The rate-limit bucket every replica draws from: tokens left when
+    /// last counted, and when (None = a full bucket).
+    pub rate_tokens: Option<f64>,
+    pub rate_checked_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -104,6 +108,41 @@ pub async fn lock_for_update<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Opt
         query = query.lock_exclusive();
     }
     query.one(db).await
+}
+
+/// The connection's rate bucket as stored: tokens left and when counted.
+pub async fn rate_bucket<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+) -> Result<Option<(Option<f64>, Option<DateTimeUtc>)>, DbErr> {
+    Ok(Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(|row| (row.rate_tokens, row.rate_checked_at)))
+}
+
+/// Stores the bucket as `tokens` at `now` if nobody changed it since it was
+/// read as counted at `read_at` (a compare-and-swap, the same on both
+/// databases); false when another caller (or replica) was first.
+pub async fn swap_rate_bucket<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    read_at: Option<DateTimeUtc>,
+    tokens: f64,
+    now: DateTimeUtc,
+) -> Result<bool, DbErr> {
+    let unchanged = match read_at {
+        Some(at) => Column::RateCheckedAt.eq(at),
+        None => Column::RateCheckedAt.is_null(),
+    };
+    let result = Entity::update_many()
+        .col_expr(Column::RateTokens, Expr::value(tokens))
+        .col_expr(Column::RateCheckedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .filter(unchanged)
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }
 
 /// Records a provider's Retry-After, keeping a later one already stored.

@@ -133,8 +133,12 @@ pub async fn spawn_app() -> TestApp {
 
 /// Integrations on a temp SQLite file (the embedded mode).
 pub async fn spawn_sqlite_app() -> TestApp {
+    spawn_sqlite_app_with(Vec::new()).await
+}
+
+pub async fn spawn_sqlite_app_with(extra: Vec<(String, String)>) -> TestApp {
     let db = Arc::new(TestDatabase::Sqlite(SqliteFile::new()));
-    spawn_on(db, None, Vec::new()).await
+    spawn_on(db, None, extra).await
 }
 
 pub async fn spawn_app_with(extra: Vec<(String, String)>) -> TestApp {

@@ -167,3 +167,60 @@ async fn the_token_bucket_limits_each_connection() {
     );
     assert_eq!(app.received_at(POST_PATH).await.len(), 2);
 }
+
+#[tokio::test]
+async fn replicas_draw_from_one_bucket_per_connection() {
+    replicas_share_the_bucket(spawn_app_with(one_a_minute()).await).await;
+}
+
+#[tokio::test]
+async fn replicas_draw_from_one_bucket_per_connection_on_sqlite() {
+    replicas_share_the_bucket(spawn_sqlite_app_with(one_a_minute()).await).await;
+}
+
+/// One request a minute, a burst of 2, and a short wait budget.
+fn one_a_minute() -> Vec<(String, String)> {
+    vec![
+        (
+            "integrations.providers.slack.requests_per_minute".into(),
+            "1".into(),
+        ),
+        ("integrations.providers.slack.burst".into(), "2".into()),
+        ("integrations.max_limiter_wait_ms".into(), "200".into()),
+    ]
+}
+
+/// Two replicas on one database: the burst of 2 is spent once between
+/// them (each had a bucket of its own before, so 4 calls passed).
+async fn replicas_share_the_bucket(app: TestApp) {
+    let replica = spawn_sibling(&app, one_a_minute()).await;
+    let connection = app
+        .connect("slack", token_body("slack", "A1", None, None))
+        .await;
+    Mock::given(method("POST"))
+        .and(path(POST_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "channel": "C1", "ts": "1.1"})),
+        )
+        .expect(2)
+        .mount(&app.provider)
+        .await;
+    let body = app.action_body(&connection, json!({"channel": "C1", "text": "hi"}));
+    let (status, answer) = app.action("slack_post_message", &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = replica.action("slack_post_message", &body).await;
+    assert_eq!(status, 200, "{answer}");
+    for instance in [&app, &replica] {
+        let (status, retry_after, answer) = instance
+            .action_with_headers("slack_post_message", &body)
+            .await;
+        assert_eq!(status, 429, "{answer}");
+        assert_error(&answer, "RATE_LIMITED");
+        assert!(
+            retry_after.is_some_and(|s| (20..=60).contains(&s)),
+            "{retry_after:?}"
+        );
+    }
+    assert_eq!(app.received_at(POST_PATH).await.len(), 2);
+}
