@@ -25,6 +25,7 @@ impl Upstreams {
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
+            .pool_idle_timeout(echoflow_service_kit::http::INTERNAL_POOL_IDLE)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {

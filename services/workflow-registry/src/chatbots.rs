@@ -43,6 +43,7 @@ impl ChatbotDirectory {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(5))
+            .pool_idle_timeout(echoflow_service_kit::http::INTERNAL_POOL_IDLE)
             .build()?;
         Ok(Self {
             client,

@@ -36,6 +36,7 @@ impl JobSubmitter {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(500))
             .timeout(Duration::from_secs(2))
+            .pool_idle_timeout(echoflow_service_kit::http::INTERNAL_POOL_IDLE)
             .build()?;
         Ok(Self {
             db,

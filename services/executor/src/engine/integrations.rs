@@ -42,6 +42,7 @@ impl IntegrationsNode {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(60))
+            .pool_idle_timeout(echoflow_service_kit::http::INTERNAL_POOL_IDLE)
             .build()?;
         Ok(Self {
             client,
