@@ -16,21 +16,19 @@ pub const QUIET: Duration = Duration::from_millis(600);
 
 /// Starts collecting the events published on `bus` from now on.
 pub fn collect(bus: &SharedBus) -> Events {
+    Events(consume(bus, topology::REGISTRY_TRIGGER_EVENTS))
+}
+
+/// Starts consuming `queue` on `bus`; what arrives comes out of the
+/// returned [`Deliveries`], each acked. The consumer stops on drop.
+pub fn consume(bus: &SharedBus, queue: &'static str) -> Deliveries {
     let (tx, rx) = mpsc::unbounded_channel();
     let stop = CancellationToken::new();
     let bus = bus.clone();
     let handler = Arc::new(Forward(tx));
     let consumer_stop = stop.clone();
-    tokio::spawn(async move {
-        bus.consume(
-            topology::REGISTRY_TRIGGER_EVENTS,
-            16,
-            handler,
-            consumer_stop,
-        )
-        .await
-    });
-    Events { rx, stop }
+    tokio::spawn(async move { bus.consume(queue, 16, handler, consumer_stop).await });
+    Deliveries { rx, stop }
 }
 
 /// A handler that forwards every delivery into a channel and acks it.
@@ -44,25 +42,43 @@ impl MessageHandler for Forward {
     }
 }
 
-/// The CloudEvents published, in order; the collection stops on drop.
-pub struct Events {
+/// What a test consumer received from one queue, in order.
+pub struct Deliveries {
     rx: mpsc::UnboundedReceiver<Delivery>,
     stop: CancellationToken,
 }
 
-impl Drop for Events {
+impl Drop for Deliveries {
     fn drop(&mut self) {
         self.stop.cancel();
     }
 }
 
+impl Deliveries {
+    /// The next delivery, failing the test after `deadline`.
+    pub async fn next_within(&mut self, deadline: Duration) -> Delivery {
+        tokio::time::timeout(deadline, self.rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no delivery within {deadline:?}"))
+            .expect("consumer stopped")
+    }
+
+    /// The next delivery if one comes within `quiet`.
+    pub async fn try_next_within(&mut self, quiet: Duration) -> Option<Delivery> {
+        tokio::time::timeout(quiet, self.rx.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+/// The CloudEvents published, in order; the collection stops on drop.
+pub struct Events(Deliveries);
+
 impl Events {
     /// The next event as CloudEvent JSON, checked against its envelope.
     pub async fn next(&mut self) -> Value {
-        let delivery = tokio::time::timeout(DEADLINE, self.rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no event within {DEADLINE:?}"))
-            .expect("consumer stopped");
+        let delivery = self.0.next_within(DEADLINE).await;
         assert_eq!(delivery.exchange, topology::EVENTS_EXCHANGE);
         let event: Value = serde_json::from_slice(&delivery.body).unwrap();
         assert_eq!(
@@ -84,7 +100,7 @@ impl Events {
 
     /// Asserts nothing more arrives within [`QUIET`].
     pub async fn assert_none(&mut self) {
-        if let Ok(Some(delivery)) = tokio::time::timeout(QUIET, self.rx.recv()).await {
+        if let Some(delivery) = self.0.try_next_within(QUIET).await {
             panic!(
                 "unexpected event {}: {}",
                 delivery.routing_key,

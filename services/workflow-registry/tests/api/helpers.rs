@@ -12,9 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use echoflow_bus::{
-    Delivery, HandleError, InProcessBus, MessageHandler, OutgoingMessage, SharedBus, topology,
-};
+use echoflow_bus::{Delivery, InProcessBus, OutgoingMessage, SharedBus, topology};
 use echoflow_contracts::{CLOUDEVENTS_CONTENT_TYPE, ExecutionJob};
 use echoflow_service_kit::JwtKeys;
 use echoflow_workflow_registry::{Application, Settings};
@@ -23,7 +21,6 @@ use crate::conversation_triggers_distributed::PgDatabase;
 use reqwest::{Client, RequestBuilder, Response};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
@@ -473,46 +470,17 @@ impl TestApp {
 
     /// Starts consuming `queue` on the app's bus; deliveries come out of the returned stream.
     pub fn consume(&self, queue: &'static str) -> Deliveries {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let stop = CancellationToken::new();
-        let bus = self.bus.clone();
-        let handler = Arc::new(Forward(tx));
-        let consumer_stop = stop.clone();
-        tokio::spawn(async move { bus.consume(queue, 16, handler, consumer_stop).await });
-        Deliveries { rx, stop }
-    }
-}
-
-/// A handler that forwards every delivery into a channel and acks it.
-struct Forward(mpsc::UnboundedSender<Delivery>);
-
-#[async_trait::async_trait]
-impl MessageHandler for Forward {
-    async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
-        let _ = self.0.send(delivery);
-        Ok(())
+        Deliveries(echoflow_e2e::events::consume(&self.bus, queue))
     }
 }
 
 /// What a test consumer received from one queue.
-pub struct Deliveries {
-    rx: mpsc::UnboundedReceiver<Delivery>,
-    stop: CancellationToken,
-}
-
-impl Drop for Deliveries {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
+pub struct Deliveries(echoflow_e2e::events::Deliveries);
 
 impl Deliveries {
     /// The next delivery, failing the test after the deadline.
     pub async fn next(&mut self) -> Delivery {
-        tokio::time::timeout(DEADLINE, self.rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no delivery within {DEADLINE:?}"))
-            .expect("consumer stopped")
+        self.0.next_within(DEADLINE).await
     }
 
     /// The next delivery decoded as an ExecutionJob.
@@ -524,7 +492,7 @@ impl Deliveries {
 
     /// Asserts nothing more arrives within `quiet`.
     pub async fn assert_none_within(&mut self, quiet: Duration) {
-        if let Ok(Some(delivery)) = tokio::time::timeout(quiet, self.rx.recv()).await {
+        if let Some(delivery) = self.0.try_next_within(quiet).await {
             match ExecutionJob::decode_bytes(&delivery.body) {
                 Ok(job) => panic!(
                     "unexpected job of workflow {} for trigger {:?}",
