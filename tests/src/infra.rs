@@ -5,23 +5,40 @@ use std::process::Command;
 
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
+/// Creates the database `<prefix>_<uuid>`; returns its name.
+async fn create_database(prefix: &str) -> String {
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(PG_ADMIN_URL)
+        .await
+        .expect("PostgreSQL at 127.0.0.1:5432");
+    // The name is ours (a uuid): identifiers cannot be bound parameters.
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    name
+}
+
+/// Drops the database `name` (its connections too), ignoring failures.
+async fn drop_database(name: &str) {
+    if let Ok(admin) = Database::connect(PG_ADMIN_URL).await {
+        let _ = admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await;
+        let _ = admin.close().await;
+    }
+}
+
 pub struct TestDb {
     pub name: String,
 }
 
 impl TestDb {
     pub async fn create() -> Self {
-        let name = format!("ef_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(PG_ADMIN_URL)
-            .await
-            .expect("PostgreSQL at 127.0.0.1:5432");
-        // The name is generated above; identifiers cannot be bound.
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        Self { name }
+        Self {
+            name: create_database("ef_test").await,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -48,15 +65,7 @@ impl TestDb {
     }
 
     pub async fn drop_database(self) {
-        if let Ok(admin) = Database::connect(PG_ADMIN_URL).await {
-            let _ = admin
-                .execute_unprepared(&format!(
-                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                    self.name
-                ))
-                .await;
-            let _ = admin.close().await;
-        }
+        drop_database(&self.name).await;
     }
 }
 
@@ -69,17 +78,9 @@ pub struct PgDatabase {
 impl PgDatabase {
     /// Creates `<prefix>_<uuid>`.
     pub async fn new(prefix: &str) -> Self {
-        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(PG_ADMIN_URL)
-            .await
-            .expect("PostgreSQL at 127.0.0.1:5432");
-        // The name is ours (a uuid): identifiers cannot be bound parameters.
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        Self { name }
+        Self {
+            name: create_database(prefix).await,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -98,16 +99,7 @@ impl Drop for PgDatabase {
             else {
                 return;
             };
-            runtime.block_on(async {
-                if let Ok(admin) = Database::connect(PG_ADMIN_URL).await {
-                    let _ = admin
-                        .execute_unprepared(&format!(
-                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                        ))
-                        .await;
-                    let _ = admin.close().await;
-                }
-            });
+            runtime.block_on(drop_database(&name));
         })
         .join();
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use echoflow_bus::topology::{EVENTS_EXCHANGE, EXECUTOR_JOBS};
-use echoflow_bus::{Delivery, HandleError, MessageHandler, OutgoingMessage, RabbitBus, SharedBus};
+use echoflow_bus::{OutgoingMessage, RabbitBus, SharedBus};
 use echoflow_contracts::{CLOUDEVENTS_CONTENT_TYPE, ExecutionJob};
 use echoflow_migrations::Slice;
 use echoflow_service_kit::JwtKeys;
@@ -23,7 +23,7 @@ use echoflow_workflow_registry::{Application, Settings};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, Set, TransactionTrait};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use tokio::sync::{Barrier, mpsc};
+use tokio::sync::Barrier;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -347,27 +347,9 @@ impl DistributedApp {
             .unwrap();
     }
 
-    /// Consumes `executor.jobs` as the executor would, into a channel.
-    fn consume_jobs(&self) -> (mpsc::UnboundedReceiver<Delivery>, CancellationToken) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let stop = CancellationToken::new();
-        let bus = self.bus.clone();
-        let consumer_stop = stop.clone();
-        tokio::spawn(async move {
-            bus.consume(EXECUTOR_JOBS, 16, Arc::new(Forward(tx)), consumer_stop)
-                .await
-        });
-        (rx, stop)
-    }
-}
-
-struct Forward(mpsc::UnboundedSender<Delivery>);
-
-#[async_trait::async_trait]
-impl MessageHandler for Forward {
-    async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
-        let _ = self.0.send(delivery);
-        Ok(())
+    /// Consumes `executor.jobs` as the executor would.
+    fn consume_jobs(&self) -> echoflow_e2e::events::Deliveries {
+        echoflow_e2e::events::consume(&self.bus, EXECUTOR_JOBS)
     }
 }
 
@@ -386,7 +368,7 @@ async fn on_postgres_and_rabbitmq_a_burst_of_negative_turns_fires_once_per_conve
             ),
         ))
         .await;
-    let (mut jobs, stop) = app.consume_jobs();
+    let mut jobs = app.consume_jobs();
 
     for i in 0..5 {
         app.publish_sentiment(&format!("s1-{i}"), chatbot, "s1", -0.9)
@@ -399,20 +381,17 @@ async fn on_postgres_and_rabbitmq_a_burst_of_negative_turns_fires_once_per_conve
 
     let mut per_session: BTreeMap<String, usize> = BTreeMap::new();
     for _ in 0..2 {
-        let delivery = tokio::time::timeout(DEADLINE, jobs.recv())
-            .await
-            .expect("a job in time")
-            .unwrap();
+        let delivery = jobs.next_within(DEADLINE).await;
         let job = ExecutionJob::decode_bytes(&delivery.body).unwrap();
         assert_eq!(job.workflow_id, workflow);
         let trigger = job.trigger.unwrap();
         *per_session.entry(trigger.subject).or_insert(0) += 1;
     }
-    if let Ok(Some(extra)) = tokio::time::timeout(QUIET, jobs.recv()).await {
+    if let Some(extra) = jobs.try_next_within(QUIET).await {
         let job = ExecutionJob::decode_bytes(&extra.body).unwrap();
         panic!("unexpected job for {:?}", job.trigger.map(|t| t.id));
     }
-    stop.cancel();
+    drop(jobs);
     assert_eq!(
         per_session,
         BTreeMap::from([("s1".to_string(), 1), ("s2".to_string(), 1)])

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use echoflow_bus::topology::EXECUTOR_JOBS;
-use echoflow_bus::{Delivery, HandleError, MessageHandler, RabbitBus, SharedBus};
+use echoflow_bus::{RabbitBus, SharedBus};
 use echoflow_contracts::ExecutionJob;
 use echoflow_migrations::Slice;
 use echoflow_service_kit::JwtKeys;
@@ -22,7 +22,6 @@ use echoflow_workflow_registry::{Application, Settings};
 use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -182,49 +181,19 @@ impl Cluster {
 
     /// Consumes `executor.jobs` as the executor would.
     fn jobs(&self) -> Jobs {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let stop = self.shutdown.child_token();
-        let bus = self.bus.clone();
-        let consumer_stop = stop.clone();
-        tokio::spawn(async move {
-            bus.consume(EXECUTOR_JOBS, 16, Arc::new(Forward(tx)), consumer_stop)
-                .await
-        });
-        Jobs { rx, stop }
+        Jobs(echoflow_e2e::events::consume(&self.bus, EXECUTOR_JOBS))
     }
 }
 
 // ---------------------------------------------------------------- jobs
 
-struct Forward(mpsc::UnboundedSender<Delivery>);
-
-#[async_trait::async_trait]
-impl MessageHandler for Forward {
-    async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
-        let _ = self.0.send(delivery);
-        Ok(())
-    }
-}
-
 /// The jobs a consumer received.
-struct Jobs {
-    rx: mpsc::UnboundedReceiver<Delivery>,
-    stop: CancellationToken,
-}
-
-impl Drop for Jobs {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
+struct Jobs(echoflow_e2e::events::Deliveries);
 
 impl Jobs {
     /// The next job, failing the test after the deadline.
     async fn next(&mut self) -> ExecutionJob {
-        let delivery = tokio::time::timeout(DEADLINE, self.rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no job within {DEADLINE:?}"))
-            .expect("consumer stopped");
+        let delivery = self.0.next_within(DEADLINE).await;
         ExecutionJob::decode_bytes(&delivery.body).unwrap()
     }
 
@@ -232,7 +201,11 @@ impl Jobs {
     async fn during(&mut self, window: Duration) -> Vec<ExecutionJob> {
         let until = tokio::time::Instant::now() + window;
         let mut jobs = Vec::new();
-        while let Ok(Some(delivery)) = tokio::time::timeout_at(until, self.rx.recv()).await {
+        while let Some(delivery) = self
+            .0
+            .try_next_within(until.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {
             jobs.push(ExecutionJob::decode_bytes(&delivery.body).unwrap());
         }
         jobs
