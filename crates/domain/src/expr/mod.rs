@@ -1,15 +1,19 @@
-//! The expression sandbox: minijinja over `{trigger, steps}`, with no file or network access and a fuel limit.
+//! The expression sandbox: minijinja over `{trigger, steps}`, with no file or network access,
+//! a fuel limit, and bounds on nesting, on the size of every value made and on the work and
+//! memory of one render (`limits`).
 
-use std::sync::LazyLock;
+mod depth;
+mod fold;
+mod guarded;
+pub mod limits;
+mod meter;
+mod program;
 
-use minijinja::Environment;
 use serde_json::Value;
 
 use crate::graph::GraphFault;
 use crate::path;
-
-/// Instructions one render or evaluation may execute; stops runaway loops.
-const FUEL: u64 = 50_000;
+use program::{CompileError, Program};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExprError {
@@ -18,14 +22,6 @@ pub enum ExprError {
     #[error("expression failed in {path}: {message}")]
     Eval { path: String, message: String },
 }
-
-static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
-    let mut env = Environment::new();
-    env.set_fuel(Some(FUEL));
-    // Output is JSON or plain text, never HTML: no auto-escaping.
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    env
-});
 
 /// Renders every templated string in `config` against `ctx`.
 ///
@@ -42,13 +38,10 @@ pub fn render_value(config: &Value, ctx: &Value) -> Result<Value, ExprError> {
 pub fn eval_condition(expr: &str, ctx: &Value) -> Result<bool, ExprError> {
     let source = single_expression(expr).unwrap_or(expr);
     let path = "condition";
-    let compiled = ENV
-        .compile_expression(source)
-        .map_err(|e| syntax(path, &e))?;
-    let value = compiled
-        .eval(minijinja::Value::from_serialize(ctx))
-        .map_err(|e| eval(path, &e))?;
-    Ok(value.is_true())
+    let program = Program::expression(source).map_err(|e| syntax(path, e))?;
+    program
+        .eval_bool(&minijinja::Value::from_serialize(ctx))
+        .map_err(|e| eval(path, &e))
 }
 
 /// Reports every templated string in `config` that does not parse, `path` being where
@@ -71,9 +64,9 @@ pub(crate) fn check_expression(source: &str, path: &str) -> Option<GraphFault> {
         // check_templates covers it
         return None;
     }
-    ENV.compile_expression(source)
+    Program::expression(source)
         .err()
-        .map(|e| GraphFault::new(path, describe(&e)))
+        .map(|e| GraphFault::new(path, compile_message(e)))
 }
 
 /// Whether a string holds template syntax.
@@ -83,10 +76,10 @@ pub fn is_templated(s: &str) -> bool {
 
 fn parse_template(s: &str) -> Result<(), String> {
     match single_expression(s) {
-        Some(inner) => ENV.compile_expression(inner).map(|_| ()),
-        None => ENV.template_from_str(s).map(|_| ()),
+        Some(inner) => Program::expression(inner).map(|_| ()),
+        None => Program::template(s).map(|_| ()),
     }
-    .map_err(|e| describe(&e))
+    .map_err(compile_message)
 }
 
 /// The inner expression when `s` is exactly one `{{ ... }}` block.
@@ -138,25 +131,14 @@ fn render_at(value: &Value, ctx: &minijinja::Value, at: &str) -> Result<Value, E
 
 fn render_string(s: &str, ctx: &minijinja::Value, at: &str) -> Result<Value, ExprError> {
     if let Some(inner) = single_expression(s) {
-        let compiled = ENV.compile_expression(inner).map_err(|e| syntax(at, &e))?;
-        let value = compiled.eval(ctx).map_err(|e| eval(at, &e))?;
-        return to_json(&value, at);
+        let program = Program::expression(inner).map_err(|e| syntax(at, e))?;
+        return program.eval_json(ctx).map_err(|e| eval(at, &e));
     }
-    let template = ENV.template_from_str(s).map_err(|e| syntax(at, &e))?;
-    template
+    let program = Program::template(s).map_err(|e| syntax(at, e))?;
+    program
         .render(ctx)
         .map(Value::String)
         .map_err(|e| eval(at, &e))
-}
-
-fn to_json(value: &minijinja::Value, at: &str) -> Result<Value, ExprError> {
-    if value.is_undefined() {
-        return Ok(Value::Null);
-    }
-    serde_json::to_value(value).map_err(|e| ExprError::Eval {
-        path: at.to_owned(),
-        message: format!("result is not JSON: {e}"),
-    })
 }
 
 /// A short message: the error kind and its detail, without the template name and line.
@@ -167,10 +149,17 @@ fn describe(e: &minijinja::Error) -> String {
     }
 }
 
-fn syntax(path: &str, e: &minijinja::Error) -> ExprError {
+fn compile_message(e: CompileError) -> String {
+    match e {
+        CompileError::Syntax(e) => describe(&e),
+        CompileError::Limit(message) => message,
+    }
+}
+
+fn syntax(path: &str, e: CompileError) -> ExprError {
     ExprError::Syntax {
         path: path.to_owned(),
-        message: describe(e),
+        message: compile_message(e),
     }
 }
 
@@ -316,5 +305,169 @@ mod tests {
         );
         assert!(check_expression("a ==", "c").is_some());
         assert!(check_expression("a == 1", "c").is_none());
+    }
+
+    fn eval_message(result: Result<Value, ExprError>) -> String {
+        match result {
+            Err(ExprError::Eval { message, .. }) => message,
+            other => panic!("expected an evaluation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn long_chains_are_refused_not_overflowing_the_stack() {
+        // each of these overflowed a 2 MiB stack (the test thread's) before the depth check
+        for source in [
+            format!("{{{{ {}1 }}}}", "-".repeat(6000)),
+            format!("{{{{ 'a'{} }}}}", "|upper".repeat(10_000)),
+            format!("{{{{ trigger{} }}}}", ".a".repeat(10_000)),
+            format!("x {{{{ 1{} }}}}", " + 1".repeat(10_000)),
+            format!("{{% if {}true %}}x{{% endif %}}", "not ".repeat(10_000)),
+        ] {
+            match render_value(&json!({"v": source}), &ctx()) {
+                Err(ExprError::Syntax { path, message }) => {
+                    assert_eq!(path, "v");
+                    assert!(message.contains("too deeply nested"), "{message}");
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+            assert_eq!(check_templates(&json!(source), "c").len(), 1);
+        }
+        assert!(check_expression(&"-".repeat(6000), "c").is_some());
+        assert!(eval_condition(&format!("{}1", "not ".repeat(10_000)), &ctx()).is_err());
+        // within the limit, chains still work
+        let out = render_value(&json!(format!("{{{{ 1{} }}}}", " + 1".repeat(150))), &ctx());
+        assert_eq!(out.unwrap(), json!(151));
+    }
+
+    #[test]
+    fn values_produced_while_rendering_are_bounded() {
+        let refused = [
+            // the issue's 90 bytes: a 1 GB string before
+            "{% set a='x'*31623 %}{{ (a|replace('x',a))|length }}",
+            "{% set n = 100000000 %}{{ ('x' * n)|length }}",
+            "{% set ns = namespace(a='x'*1000) %}{% for i in range(40) %}{% set ns.a = ns.a ~ ns.a %}{% endfor %}{{ ns.a|length }}",
+            "{% set ns = namespace(a='x'*1000) %}{% for i in range(40) %}{% set ns.a = ns.a + ns.a %}{% endfor %}{{ ns.a|length }}",
+            "{% set ns = namespace(a=[1,2,3,4,5,6,7,8]) %}{% for i in range(60) %}{% set ns.a = [ns.a, ns.a] %}{% endfor %}{{ ns.a|length }}",
+            "{% set ns = namespace(a={'k': 'v'}) %}{% for i in range(60) %}{% set ns.a = {'l': ns.a, 'r': ns.a} %}{% endfor %}{{ ns.a|length }}",
+            "{% set ns = namespace(a=[1]) %}{% for i in range(60) %}{% set ns.a = ns.a * 2 %}{% endfor %}{{ ns.a|length }}",
+            "{{ (range(100000)|join('x' * 1000))|length }}",
+            "{{ '%999999999s'|format(1) }}",
+            "{{ 'abc'|indent(999999999) }}",
+            "{{ [1, 2]|batch(1000000000000) }}",
+            "{{ ('x' * 300000)|replace('', 'yyyy')|length }}",
+            "{% for i in range(2000) %}{{ 'x' * 1000 }}{% endfor %}",
+        ];
+        for source in refused {
+            let result = render_value(&json!(source), &ctx());
+            assert!(
+                matches!(result, Err(ExprError::Eval { .. })),
+                "{source}: {result:?}"
+            );
+            let message = eval_message(result);
+            assert!(
+                message.contains("larger than")
+                    || message.contains("too much")
+                    || message.contains("above"),
+                "{source}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn constant_folding_cannot_build_large_values_at_compile_time() {
+        for source in [
+            "{{ 'x' * 100000000 }}",
+            "{{ ('x' * 100000000) ~ ('x' * 100000000) }}",
+            "{{ [0] * 100000000 ~ '' }}",
+            "{{ (1 ~ 2) * 100000000 }}",
+            "a {{ 'x' * (10 ** 8) }} b",
+            "{% if x %}{% for i in range(3) %}{% set y = 'ab' * 10000000 %}{% endfor %}{% endif %}",
+        ] {
+            let faults = check_templates(&json!(source), "c");
+            assert_eq!(faults.len(), 1, "{source}");
+            assert!(
+                faults[0].message.contains("constant expression"),
+                "{:?}",
+                faults
+            );
+        }
+        assert!(check_templates(&json!("{{ 'ab' * 1000 ~ 'c' }}"), "c").is_empty());
+    }
+
+    #[test]
+    fn nesting_built_while_rendering_is_bounded() {
+        let message = eval_message(render_value(
+            &json!(
+                "{% set ns = namespace(a=1) %}{% for i in range(1000) %}{% set ns.a = [ns.a] %}{% endfor %}{{ ns.a|length }}"
+            ),
+            &ctx(),
+        ));
+        assert!(message.contains("nests deeper"), "{message}");
+    }
+
+    #[test]
+    fn long_literal_text_inside_a_loop_is_refused_at_compile_time() {
+        let source = format!(
+            "{{% for i in range(10) %}}{}{{% endfor %}}",
+            "x".repeat(limits::MAX_LOOP_TEXT_BYTES + 1)
+        );
+        let faults = check_templates(&json!(source), "c");
+        assert!(faults[0].message.contains("inside a loop"), "{:?}", faults);
+        let fine = format!(
+            "{}{{% for i in range(3) %}}-{{% endfor %}}",
+            "x".repeat(5000)
+        );
+        assert_eq!(
+            render_value(&json!(fine), &ctx())
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .len(),
+            5003
+        );
+    }
+
+    #[test]
+    fn ordinary_templates_keep_working_under_the_guards() {
+        let items: Vec<Value> = (0..1000)
+            .map(|i| json!({"id": i, "name": format!("item {i}")}))
+            .collect();
+        let ctx = json!({"trigger": {"data": {"items": items}}, "steps": {}});
+        let out = render_value(
+            &json!({
+                "acc": "{% set ns = namespace(acc=[]) %}{% for x in trigger.data.items %}{% set ns.acc = ns.acc + [x.id * 2] %}{% endfor %}{{ ns.acc|sum }}",
+                "names": "{{ trigger.data.items|map(attribute='name')|select('endingwith', '9')|list|length }}",
+                "joined": "{{ (trigger.data.items[:3]|map(attribute='name')|join(', '))|upper }}",
+                "cmp": "{{ trigger.data.items[0] == {'id': 0, 'name': 'item 0'} and 'item 5' in trigger.data.items|map(attribute='name') }}",
+                "fmt": "{{ '%05d-%s'|format(7, 'x') }}",
+                "sorted": "{{ (trigger.data.items|sort(attribute='name', reverse=true)|first).id }}",
+                "json": "{{ trigger.data.items[:2]|tojson }}",
+                "dict": "{{ dict(a=1, b=[1, 2]) }}",
+                "slice": "{{ 'abcdef'[1:4] ~ 'x' * 3 }}",
+            }),
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(out["acc"], json!("999000"));
+        assert_eq!(out["names"], json!(100));
+        assert_eq!(out["joined"], json!("ITEM 0, ITEM 1, ITEM 2"));
+        assert_eq!(out["cmp"], json!(true));
+        assert_eq!(out["fmt"], json!("00007-x"));
+        assert_eq!(out["sorted"], json!(999));
+        assert_eq!(
+            out["json"],
+            json!(r#"[{"id":0,"name":"item 0"},{"id":1,"name":"item 1"}]"#)
+        );
+        assert_eq!(out["dict"], json!({"a": 1, "b": [1, 2]}));
+        assert_eq!(out["slice"], json!("bcdxxx"));
+    }
+
+    #[test]
+    fn only_guarded_callables_exist() {
+        for source in ["{{ debug() }}", "{{ 'x'|pprint }}", "{{ 'x'|urlencode }}"] {
+            let result = render_value(&json!(source), &ctx());
+            assert!(result.is_err(), "{source}: {result:?}");
+        }
     }
 }

@@ -1,0 +1,157 @@
+//! Refuses expressions that would nest deeper than the parser and compiler can recurse.
+//!
+//! minijinja guards bracket nesting, but a flat chain (`- - - 1`, `a|upper|upper`, `a.b.c`,
+//! `1 + 1 + 1`) becomes a tree as deep as the chain is long, and parsing, compiling and
+//! dropping it recurse once per level: 6,000 unary minuses overflow a 2 MiB worker stack.
+//! The lexer is iterative, so the source is measured on its tokens before it is parsed.
+
+use minijinja::machinery::{Token, WhitespaceConfig, tokenize};
+use minijinja::syntax::SyntaxConfig;
+
+use super::limits::MAX_EXPRESSION_DEPTH;
+
+/// One bracket group: operators directly in it, and the deepest group inside it.
+#[derive(Default)]
+struct Group {
+    operators: usize,
+    deepest_child: usize,
+}
+
+impl Group {
+    fn depth(&self) -> usize {
+        self.operators + self.deepest_child + 1
+    }
+}
+
+/// Checks every `{{ }}` and `{% %}` block of a template (`in_expr` false) or a bare
+/// expression (`in_expr` true). A source the lexer refuses passes: the parser then reports
+/// its syntax error, which is cheap and does not recurse.
+pub(crate) fn check(source: &str, in_expr: bool) -> Result<(), String> {
+    let tokens = tokenize(source, in_expr, SyntaxConfig, WhitespaceConfig::default());
+    let mut groups = vec![Group::default()];
+    for token in tokens {
+        let Ok((token, _)) = token else {
+            return Ok(());
+        };
+        match token {
+            Token::VariableStart | Token::BlockStart => groups = vec![Group::default()],
+            Token::VariableEnd | Token::BlockEnd => {
+                close_block(&mut groups)?;
+                groups = vec![Group::default()];
+            }
+            Token::ParenOpen | Token::BracketOpen | Token::BraceOpen => {
+                groups.push(Group::default());
+            }
+            Token::ParenClose | Token::BracketClose | Token::BraceClose => close_group(&mut groups),
+            Token::TemplateData(_)
+            | Token::Str(_)
+            | Token::String(_)
+            | Token::Int(_)
+            | Token::Int128(_)
+            | Token::Float(_)
+            | Token::Comma
+            | Token::Colon
+            | Token::Assign => {}
+            Token::Ident(name) if !is_operator_keyword(name) => {}
+            _ => {
+                if let Some(top) = groups.last_mut() {
+                    top.operators += 1;
+                }
+                check_depth(&groups)?;
+            }
+        }
+    }
+    close_block(&mut groups)
+}
+
+/// Keywords that build a node around what precedes or follows them.
+fn is_operator_keyword(name: &str) -> bool {
+    matches!(
+        name,
+        "not" | "and" | "or" | "in" | "is" | "if" | "else" | "recursive"
+    )
+}
+
+fn close_group(groups: &mut Vec<Group>) {
+    if groups.len() > 1
+        && let Some(closed) = groups.pop()
+        && let Some(parent) = groups.last_mut()
+    {
+        parent.deepest_child = parent.deepest_child.max(closed.depth());
+    }
+}
+
+fn close_block(groups: &mut Vec<Group>) -> Result<(), String> {
+    while groups.len() > 1 {
+        close_group(groups);
+    }
+    check_depth(groups)
+}
+
+/// The depth of the open path: each open group's operators so far plus its deepest
+/// closed child, the way the parser will nest them.
+fn check_depth(groups: &[Group]) -> Result<(), String> {
+    let depth: usize = groups.iter().map(Group::depth).sum();
+    if depth > MAX_EXPRESSION_DEPTH {
+        return Err(format!(
+            "expression too deeply nested: more than {MAX_EXPRESSION_DEPTH} chained operators, \
+             filters or attribute lookups in one block"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_flat_chains_are_refused() {
+        for source in [
+            format!("{{{{ {}1 }}}}", "-".repeat(6000)),
+            format!("{{{{ a{} }}}}", "|upper".repeat(10_000)),
+            format!("{{{{ a{} }}}}", ".a".repeat(10_000)),
+            format!("{{{{ 1{} }}}}", " + 1".repeat(10_000)),
+            format!("{{{{ {}true }}}}", "not ".repeat(10_000)),
+            format!("{{% if {}1 %}}x{{% endif %}}", "-".repeat(6000)),
+            format!("{{{{ {}1 }}}}", "(1 + 1) + ".repeat(5000)),
+        ] {
+            let err = check(&source, false).unwrap_err();
+            assert!(err.contains("too deeply nested"), "{err}");
+        }
+        assert!(check(&"-".repeat(6000), true).is_err());
+    }
+
+    #[test]
+    fn nesting_inside_brackets_adds_up() {
+        let inner = format!("({}1)", "-".repeat(150));
+        let source = format!("{{{{ {}{inner} }}}}", "-".repeat(100));
+        assert!(check(&source, false).is_err());
+    }
+
+    #[test]
+    fn ordinary_and_wide_sources_pass() {
+        let list = format!(
+            "{{{{ [{}] }}}}",
+            (0..10_000)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        check(&list, false).unwrap();
+        let many_blocks = "{{ a.b.c|upper ~ 'x' }}".repeat(5000);
+        check(&many_blocks, false).unwrap();
+        check(
+            "{% for t in trigger.data.tags if t != 'x' %}{{ loop.index }}: {{ t|upper }}{% endfor %}",
+            false,
+        )
+        .unwrap();
+        check(
+            "steps.a.output.status == 200 and not trigger.data.vip",
+            true,
+        )
+        .unwrap();
+        // the lexer's own errors are left to the parser
+        check("{{ 'unterminated }}", false).unwrap();
+    }
+}

@@ -1,0 +1,174 @@
+//! Compiles templates and expressions for the guarded environment, and runs them metered.
+//!
+//! minijinja's VM computes `+`, `*`, `~`, `in`, comparisons, slices and list and map
+//! literals itself, where no filter sees them: a string doubled a few dozen times takes
+//! the process's memory within the fuel limit. So a program is compiled here, not by
+//! `Environment::template_from_str`, and each of those instructions is replaced by a call
+//! of the guarded operator with the same operands and result (`guarded::op`).
+
+use std::collections::BTreeMap;
+
+use minijinja::machinery::{
+    CodeGenerator, Instruction, Instructions, Vm, WhitespaceConfig, make_string_output, parse,
+    parse_expr,
+};
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Value;
+use minijinja::{AutoEscape, Error, ErrorKind};
+
+use super::guarded::{ENV, op};
+use super::limits::MAX_LOOP_TEXT_BYTES;
+use super::meter::{self, Metered};
+use super::{depth, fold};
+
+/// Why a source could not be compiled: its syntax, or a limit it exceeds.
+pub(crate) enum CompileError {
+    Syntax(Error),
+    Limit(String),
+}
+
+impl From<Error> for CompileError {
+    fn from(e: Error) -> Self {
+        CompileError::Syntax(e)
+    }
+}
+
+/// A compiled template (`{% %}` and `{{ }}` blocks in text) or a bare expression.
+pub(crate) struct Program<'s> {
+    instructions: Instructions<'s>,
+    blocks: BTreeMap<&'s str, Instructions<'s>>,
+}
+
+impl<'s> Program<'s> {
+    pub(crate) fn template(source: &'s str) -> Result<Self, CompileError> {
+        depth::check(source, false).map_err(CompileError::Limit)?;
+        let ast = parse(
+            source,
+            "<template>",
+            SyntaxConfig,
+            WhitespaceConfig::default(),
+        )?;
+        fold::check_stmt(&ast).map_err(CompileError::Limit)?;
+        let mut generator = CodeGenerator::new("<template>", source);
+        generator.compile_stmt(&ast);
+        let (instructions, blocks) = generator.finish();
+        Self::guarded(instructions, blocks)
+    }
+
+    pub(crate) fn expression(source: &'s str) -> Result<Self, CompileError> {
+        depth::check(source, true).map_err(CompileError::Limit)?;
+        let ast = parse_expr(source)?;
+        fold::check_expr(&ast).map_err(CompileError::Limit)?;
+        let mut generator = CodeGenerator::new("<expression>", source);
+        generator.compile_expr(&ast);
+        let (instructions, blocks) = generator.finish();
+        Self::guarded(instructions, blocks)
+    }
+
+    fn guarded(
+        mut instructions: Instructions<'s>,
+        mut blocks: BTreeMap<&'s str, Instructions<'s>>,
+    ) -> Result<Self, CompileError> {
+        guard(&mut instructions)?;
+        for block in blocks.values_mut() {
+            guard(block)?;
+        }
+        Ok(Program {
+            instructions,
+            blocks,
+        })
+    }
+
+    /// Renders the template to text.
+    pub(crate) fn render(&self, ctx: &Value) -> Result<String, Error> {
+        let _meter = Metered::start();
+        let mut text = String::new();
+        Vm::new(&ENV).eval(
+            &self.instructions,
+            ctx.clone(),
+            &self.blocks,
+            &mut make_string_output(&mut text),
+            AutoEscape::None,
+        )?;
+        Ok(text)
+    }
+
+    /// Evaluates the expression to its value, as JSON.
+    pub(crate) fn eval_json(&self, ctx: &Value) -> Result<serde_json::Value, Error> {
+        let _meter = Metered::start();
+        let value = self.eval_value(ctx)?;
+        meter::to_json(&value)
+    }
+
+    /// Evaluates the expression to its truthiness.
+    pub(crate) fn eval_bool(&self, ctx: &Value) -> Result<bool, Error> {
+        let _meter = Metered::start();
+        Ok(self.eval_value(ctx)?.is_true())
+    }
+
+    fn eval_value(&self, ctx: &Value) -> Result<Value, Error> {
+        let mut discard = String::new();
+        let (value, _state) = Vm::new(&ENV).eval(
+            &self.instructions,
+            ctx.clone(),
+            &self.blocks,
+            &mut make_string_output(&mut discard),
+            AutoEscape::None,
+        )?;
+        value.ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "expression left no value"))
+    }
+}
+
+/// Replaces every instruction that can grow a value with its guarded operator, and refuses
+/// long literal text inside loops.
+fn guard(instructions: &mut Instructions<'_>) -> Result<(), CompileError> {
+    let mut loops = 0usize;
+    for idx in 0..instructions.len() {
+        let Some(instruction) = u32::try_from(idx)
+            .ok()
+            .and_then(|idx| instructions.get_mut(idx))
+        else {
+            continue;
+        };
+        let (name, args) = match instruction {
+            Instruction::PushLoop(_) => {
+                loops += 1;
+                continue;
+            }
+            Instruction::PopLoopFrame => {
+                loops = loops.saturating_sub(1);
+                continue;
+            }
+            Instruction::EmitRaw(raw) if loops > 0 && raw.len() > MAX_LOOP_TEXT_BYTES => {
+                return Err(CompileError::Limit(format!(
+                    "literal text inside a loop is limited to {MAX_LOOP_TEXT_BYTES} bytes \
+                     between two tags ({} given): set it in a variable before the loop",
+                    raw.len()
+                )));
+            }
+            Instruction::Add => (op::ADD, 2),
+            Instruction::Mul => (op::MUL, 2),
+            Instruction::StringConcat => (op::CONCAT, 2),
+            Instruction::In => (op::IN, 2),
+            Instruction::Eq => (op::EQ, 2),
+            Instruction::Ne => (op::NE, 2),
+            Instruction::Lt => (op::LT, 2),
+            Instruction::Lte => (op::LTE, 2),
+            Instruction::Gt => (op::GT, 2),
+            Instruction::Gte => (op::GTE, 2),
+            Instruction::Slice => (op::SLICE, 4),
+            Instruction::BuildList(Some(n)) => (op::LIST, *n),
+            Instruction::BuildMap(pairs) => (op::MAP, pairs.saturating_mul(2)),
+            _ => continue,
+        };
+        let args = u16::try_from(args).map_err(|_| {
+            CompileError::Limit(format!(
+                "a list or map literal has more than {} items",
+                u16::MAX
+            ))
+        })?;
+        // `!0`: no cached filter slot, the name is looked up on each call
+        *instruction = Instruction::ApplyFilter(name, Some(args), !0);
+    }
+    Ok(())
+}
