@@ -38,9 +38,9 @@ pub fn render_value(config: &Value, ctx: &Value) -> Result<Value, ExprError> {
 pub fn eval_condition(expr: &str, ctx: &Value) -> Result<bool, ExprError> {
     let source = single_expression(expr).unwrap_or(expr);
     let path = "condition";
-    let program = Program::expression(source).map_err(|e| syntax(path, e))?;
-    program
-        .eval_bool(&minijinja::Value::from_serialize(ctx))
+    let ctx = minijinja::Value::from_serialize(ctx);
+    Program::with_expression(source, |program| program.eval_bool(&ctx))
+        .map_err(|e| syntax(path, e))?
         .map_err(|e| eval(path, &e))
 }
 
@@ -64,7 +64,7 @@ pub(crate) fn check_expression(source: &str, path: &str) -> Option<GraphFault> {
         // check_templates covers it
         return None;
     }
-    Program::expression(source)
+    Program::with_expression(source, |_| ())
         .err()
         .map(|e| GraphFault::new(path, compile_message(e)))
 }
@@ -76,7 +76,7 @@ pub fn is_templated(s: &str) -> bool {
 
 fn parse_template(s: &str) -> Result<(), String> {
     match single_expression(s) {
-        Some(inner) => Program::expression(inner).map(|_| ()),
+        Some(inner) => Program::with_expression(inner, |_| ()),
         None => Program::template(s).map(|_| ()),
     }
     .map_err(compile_message)
@@ -131,8 +131,9 @@ fn render_at(value: &Value, ctx: &minijinja::Value, at: &str) -> Result<Value, E
 
 fn render_string(s: &str, ctx: &minijinja::Value, at: &str) -> Result<Value, ExprError> {
     if let Some(inner) = single_expression(s) {
-        let program = Program::expression(inner).map_err(|e| syntax(at, e))?;
-        return program.eval_json(ctx).map_err(|e| eval(at, &e));
+        return Program::with_expression(inner, |program| program.eval_json(ctx))
+            .map_err(|e| syntax(at, e))?
+            .map_err(|e| eval(at, &e));
     }
     let program = Program::template(s).map_err(|e| syntax(at, e))?;
     program
@@ -334,6 +335,9 @@ mod tests {
             assert_eq!(check_templates(&json!(source), "c").len(), 1);
         }
         assert!(check_expression(&"-".repeat(6000), "c").is_some());
+        // found by fuzzing: the lexer's expression mode panicked on a closing `}}`
+        assert!(eval_condition("a }} b", &ctx()).is_err());
+        assert!(check_expression("id-x.}}ga not p", "c").is_some());
         assert!(eval_condition(&format!("{}1", "not ".repeat(10_000)), &ctx()).is_err());
         // within the limit, chains still work
         let out = render_value(&json!(format!("{{{{ 1{} }}}}", " + 1".repeat(150))), &ctx());

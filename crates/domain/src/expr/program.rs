@@ -8,9 +8,9 @@
 
 use std::collections::BTreeMap;
 
+use minijinja::machinery::ast::Stmt;
 use minijinja::machinery::{
     CodeGenerator, Instruction, Instructions, Vm, WhitespaceConfig, make_string_output, parse,
-    parse_expr,
 };
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Value;
@@ -41,7 +41,7 @@ pub(crate) struct Program<'s> {
 
 impl<'s> Program<'s> {
     pub(crate) fn template(source: &'s str) -> Result<Self, CompileError> {
-        depth::check(source, false).map_err(CompileError::Limit)?;
+        depth::check(source).map_err(CompileError::Limit)?;
         let ast = parse(
             source,
             "<template>",
@@ -51,16 +51,6 @@ impl<'s> Program<'s> {
         fold::check_stmt(&ast).map_err(CompileError::Limit)?;
         let mut generator = CodeGenerator::new("<template>", source);
         generator.compile_stmt(&ast);
-        let (instructions, blocks) = generator.finish();
-        Self::guarded(instructions, blocks)
-    }
-
-    pub(crate) fn expression(source: &'s str) -> Result<Self, CompileError> {
-        depth::check(source, true).map_err(CompileError::Limit)?;
-        let ast = parse_expr(source)?;
-        fold::check_expr(&ast).map_err(CompileError::Limit)?;
-        let mut generator = CodeGenerator::new("<expression>", source);
-        generator.compile_expr(&ast);
         let (instructions, blocks) = generator.finish();
         Self::guarded(instructions, blocks)
     }
@@ -116,6 +106,38 @@ impl<'s> Program<'s> {
             AutoEscape::None,
         )?;
         value.ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "expression left no value"))
+    }
+}
+
+impl Program<'_> {
+    /// Compiles a bare expression and hands it to `use_it`. The expression is parsed as the
+    /// one block of a template (`{{ source }}`): minijinja's expression parser panics on a
+    /// closing `}}` inside it, and this text must outlive the program.
+    pub(crate) fn with_expression<T>(
+        source: &str,
+        use_it: impl FnOnce(&Program<'_>) -> T,
+    ) -> Result<T, CompileError> {
+        let wrapped = format!("{{{{ {source} }}}}");
+        depth::check(&wrapped).map_err(CompileError::Limit)?;
+        let ast = parse(
+            &wrapped,
+            "<expression>",
+            SyntaxConfig,
+            WhitespaceConfig::default(),
+        )?;
+        let expr = match &ast {
+            Stmt::Template(t) => match t.children.as_slice() {
+                [Stmt::EmitExpr(emit)] => &emit.expr,
+                _ => return Err(CompileError::Limit("expected one expression".into())),
+            },
+            _ => return Err(CompileError::Limit("expected one expression".into())),
+        };
+        fold::check_expr(expr).map_err(CompileError::Limit)?;
+        let mut generator = CodeGenerator::new("<expression>", &wrapped);
+        generator.compile_expr(expr);
+        let (instructions, blocks) = generator.finish();
+        let program = Program::guarded(instructions, blocks)?;
+        Ok(use_it(&program))
     }
 }
 
