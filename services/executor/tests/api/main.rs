@@ -6,6 +6,7 @@ mod control;
 mod dead_letters;
 mod engine;
 mod exactly_once;
+mod expressions;
 mod executions;
 mod health;
 mod helpers;

@@ -6,6 +6,7 @@ mod conversation_triggers;
 mod conversation_triggers_distributed;
 mod dedupe;
 mod events;
+mod expressions;
 mod helpers;
 mod schedules;
 mod templates;
