@@ -671,27 +671,38 @@ fn check_format(args: &[Value]) -> Result<(), Error> {
     Ok(())
 }
 
-/// The VM's own operators, evaluated by a plain environment once the operands were checked.
-struct Plain {
-    env: Environment<'static>,
+/// The VM's own operators, evaluated by a plain environment once the operands were checked:
+/// their semantics stay minijinja's.
+static PLAIN_ENV: LazyLock<Environment<'static>> = LazyLock::new(Environment::empty);
+
+/// An operator as a compiled expression over `a`, `b`, `c`, `d`.
+struct PlainOp {
+    source: &'static str,
+    compiled: LazyLock<Result<Expression<'static, 'static>, Error>>,
 }
 
-static PLAIN: LazyLock<Plain> = LazyLock::new(|| Plain {
-    env: Environment::empty(),
-});
+macro_rules! plain_op {
+    ($source:literal) => {
+        PlainOp {
+            source: $source,
+            compiled: LazyLock::new(|| PLAIN_ENV.compile_expression($source)),
+        }
+    };
+}
 
-impl Plain {
-    fn eval(&'static self, source: &'static str, args: &[Value]) -> Result<Value, Error> {
-        let expr: Expression<'static, 'static> = self.env.compile_expression(source)?;
-        let ctx: Value = args
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                (
-                    ["a", "b", "c", "d"].get(i).copied().unwrap_or("_"),
-                    v.clone(),
-                )
-            })
+static PLAIN_ADD: PlainOp = plain_op!("a + b");
+static PLAIN_MUL: PlainOp = plain_op!("a * b");
+static PLAIN_IN: PlainOp = plain_op!("a in b");
+static PLAIN_SLICE: PlainOp = plain_op!("a[b:c:d]");
+
+impl PlainOp {
+    fn eval(&self, args: &[Value]) -> Result<Value, Error> {
+        let expr = self.compiled.as_ref().map_err(|e| {
+            Error::new(ErrorKind::InvalidOperation, format!("{}: {e}", self.source))
+        })?;
+        let ctx: Value = ["a", "b", "c", "d"]
+            .into_iter()
+            .zip(args.iter().cloned())
             .collect();
         expr.eval(ctx)
     }
@@ -731,7 +742,7 @@ fn add_operators(env: &mut Environment<'static>) {
         if operand_size(a)?.saturating_add(operand_size(b)?) > MAX_VALUE_BYTES {
             return Err(too_large("the result of +"));
         }
-        admitted(PLAIN.eval("a + b", &args)?)
+        admitted(PLAIN_ADD.eval(&args)?)
     });
     env.add_filter(op::MUL, |args: Rest<Value>| {
         let (a, b) = binary(&args)?;
@@ -747,7 +758,7 @@ fn add_operators(env: &mut Environment<'static>) {
         {
             return Err(too_large("the result of *"));
         }
-        admitted(PLAIN.eval("a * b", &args)?)
+        admitted(PLAIN_MUL.eval(&args)?)
     });
     env.add_filter(op::CONCAT, |args: Rest<Value>| {
         let (a, b) = binary(&args)?;
@@ -757,11 +768,11 @@ fn add_operators(env: &mut Environment<'static>) {
     });
     env.add_filter(op::IN, |args: Rest<Value>| {
         charge(&args, Cost::Deep)?;
-        PLAIN.eval("a in b", &args)
+        PLAIN_IN.eval(&args)
     });
     env.add_filter(op::SLICE, |args: Rest<Value>| {
         charge(&args[..1.min(args.len())], Cost::Shallow)?;
-        admitted(PLAIN.eval("a[b:c:d]", &args)?)
+        admitted(PLAIN_SLICE.eval(&args)?)
     });
     env.add_filter(op::LIST, |args: Rest<Value>| admitted(Value::from(args.0)));
     env.add_filter(op::MAP, |args: Rest<Value>| {
