@@ -10,6 +10,9 @@ pub const MAX_EXPRESSION_DEPTH: usize = 200;
 /// produce, and the largest rendered result.
 pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
 
+/// The largest rendered node config: all its templated strings together.
+pub const MAX_RENDERED_CONFIG_BYTES: usize = 4 * 1024 * 1024;
+
 /// How deeply a produced value may nest: what serde_json reads back.
 pub const MAX_VALUE_DEPTH: usize = 128;
 

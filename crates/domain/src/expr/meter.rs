@@ -196,16 +196,19 @@ pub(crate) fn display(value: &Value) -> Result<String, Error> {
     Ok(out.text)
 }
 
-/// The JSON of a render's result, within `MAX_VALUE_BYTES` and `MAX_VALUE_DEPTH`.
-pub(crate) fn to_json(value: &Value) -> Result<Json, Error> {
+/// The JSON of a render's result and its size as JSON text, within `MAX_VALUE_BYTES` and
+/// `MAX_VALUE_DEPTH`.
+pub(crate) fn to_json(value: &Value) -> Result<(Json, usize), Error> {
     if value.is_undefined() {
-        return Ok(Json::Null);
+        return Ok((Json::Null, 4));
     }
-    if measure(value, MAX_VALUE_BYTES)?.is_none() {
+    let Some(size) = measure(value, MAX_VALUE_BYTES)? else {
         return Err(limit_error(format!(
             "the result is larger than {} KiB or nests deeper than {MAX_VALUE_DEPTH} levels",
             MAX_VALUE_BYTES / 1024
         )));
-    }
-    serde_json::to_value(value).map_err(|e| limit_error(format!("result is not JSON: {e}")))
+    };
+    serde_json::to_value(value)
+        .map(|json| (json, size))
+        .map_err(|e| limit_error(format!("result is not JSON: {e}")))
 }

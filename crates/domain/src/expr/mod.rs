@@ -30,7 +30,8 @@ pub enum ExprError {
 /// passes through.
 pub fn render_value(config: &Value, ctx: &Value) -> Result<Value, ExprError> {
     let ctx = minijinja::Value::from_serialize(ctx);
-    render_at(config, &ctx, "")
+    let mut rendered = 0;
+    render_at(config, &ctx, "", &mut rendered)
 }
 
 /// Evaluates a condition, bare (`a == 1`) or wrapped (`{{ a == 1 }}`), to its truthiness.
@@ -111,25 +112,45 @@ fn walk_strings(value: &Value, at: &str, f: &mut impl FnMut(&str, &str)) {
     }
 }
 
-fn render_at(value: &Value, ctx: &minijinja::Value, at: &str) -> Result<Value, ExprError> {
+/// `rendered` counts the bytes the config's templated strings rendered to so far: each may
+/// be as large as a value may be, so many of them could add up to gigabytes.
+fn render_at(
+    value: &Value,
+    ctx: &minijinja::Value,
+    at: &str,
+    rendered: &mut usize,
+) -> Result<Value, ExprError> {
     match value {
-        Value::String(s) if is_templated(s) => render_string(s, ctx, at),
+        Value::String(s) if is_templated(s) => {
+            let (value, size) = render_string(s, ctx, at)?;
+            *rendered += size;
+            if *rendered > limits::MAX_RENDERED_CONFIG_BYTES {
+                return Err(ExprError::Eval {
+                    path: at.to_owned(),
+                    message: format!(
+                        "the rendered config is larger than {} MiB",
+                        limits::MAX_RENDERED_CONFIG_BYTES / (1024 * 1024)
+                    ),
+                });
+            }
+            Ok(value)
+        }
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(i, item)| render_at(item, ctx, &path::index(at, i)))
+            .map(|(i, item)| render_at(item, ctx, &path::index(at, i), rendered))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         Value::Object(map) => map
             .iter()
-            .map(|(k, v)| Ok((k.clone(), render_at(v, ctx, &path::key(at, k))?)))
+            .map(|(k, v)| Ok((k.clone(), render_at(v, ctx, &path::key(at, k), rendered)?)))
             .collect::<Result<serde_json::Map<_, _>, _>>()
             .map(Value::Object),
         other => Ok(other.clone()),
     }
 }
 
-fn render_string(s: &str, ctx: &minijinja::Value, at: &str) -> Result<Value, ExprError> {
+fn render_string(s: &str, ctx: &minijinja::Value, at: &str) -> Result<(Value, usize), ExprError> {
     if let Some(inner) = single_expression(s) {
         return Program::with_expression(inner, |program| program.eval_json(ctx))
             .map_err(|e| syntax(at, e))?
@@ -138,7 +159,10 @@ fn render_string(s: &str, ctx: &minijinja::Value, at: &str) -> Result<Value, Exp
     let program = Program::template(s).map_err(|e| syntax(at, e))?;
     program
         .render(ctx)
-        .map(Value::String)
+        .map(|text| {
+            let size = text.len();
+            (Value::String(text), size)
+        })
         .map_err(|e| eval(at, &e))
 }
 
@@ -397,6 +421,21 @@ mod tests {
             );
         }
         assert!(check_templates(&json!("{{ 'ab' * 1000 ~ 'c' }}"), "c").is_empty());
+    }
+
+    #[test]
+    fn a_config_of_many_large_strings_is_bounded_as_a_whole() {
+        let body = "x".repeat(900 * 1024);
+        let ctx = json!({"trigger": {"data": {"body": body}}, "steps": {}});
+        let values: serde_json::Map<String, Value> = (0..50)
+            .map(|i| (format!("v{i}"), json!("{{ trigger.data.body }}")))
+            .collect();
+        let message = eval_message(render_value(&json!({"values": values}), &ctx));
+        assert!(message.contains("rendered config is larger"), "{message}");
+        let few: serde_json::Map<String, Value> = (0..4)
+            .map(|i| (format!("v{i}"), json!("{{ trigger.data.body }}")))
+            .collect();
+        assert!(render_value(&json!({"values": few}), &ctx).is_ok());
     }
 
     #[test]

@@ -83,8 +83,8 @@ impl<'s> Program<'s> {
         Ok(text)
     }
 
-    /// Evaluates the expression to its value, as JSON.
-    pub(crate) fn eval_json(&self, ctx: &Value) -> Result<serde_json::Value, Error> {
+    /// Evaluates the expression to its value, as JSON, with its size as JSON text.
+    pub(crate) fn eval_json(&self, ctx: &Value) -> Result<(serde_json::Value, usize), Error> {
         let _meter = Metered::start();
         let value = self.eval_value(ctx)?;
         meter::to_json(&value)
