@@ -1,9 +1,11 @@
-//! CloudEvent parsing (structured JSON, as published on echoflow.events or posted to
-//! /api/v1/events): any bytes give an event or an error naming the attribute, never a crash;
-//! an accepted event serialises back and parses to the same event.
+//! What arrives from the bus or from POST /api/v1/events: CloudEvents in structured JSON
+//! mode, and the protobuf ExecutionJob and ExecutionUpdate messages. Any bytes give a value
+//! or an error (naming the attribute, for a CloudEvent), never a crash; an accepted event
+//! serialises back to a CloudEvent that parses to the same event.
 #![no_main]
 
 use echoflow_contracts::v1::TriggerEvent;
+use echoflow_contracts::{ExecutionJob, ExecutionUpdate};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,4 +14,6 @@ fuzz_target!(|data: &[u8]| {
             .expect("an accepted event serialises to a valid CloudEvent");
         assert_eq!(again, event);
     }
+    let _ = ExecutionJob::decode_bytes(data);
+    let _ = ExecutionUpdate::decode_bytes(data);
 });
