@@ -149,7 +149,8 @@ pub async fn reencrypt_from_settings(
     settings: &Settings,
     progress: impl Fn(u64, u64),
 ) -> anyhow::Result<u64> {
-    let keyring = Keyring::parse(
+    let keyring = Keyring::parse_section(
+        "integrations",
         &settings.integrations.encryption_keys,
         &settings.integrations.active_key_id,
     )?;

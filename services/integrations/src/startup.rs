@@ -26,7 +26,8 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings, bus: SharedBus) -> anyhow::Result<Self> {
         // A bad keyring stops the start: tokens could be neither stored nor read.
-        let keyring = Keyring::parse(
+        let keyring = Keyring::parse_section(
+            "integrations",
             &settings.integrations.encryption_keys,
             &settings.integrations.active_key_id,
         )?;
