@@ -21,6 +21,9 @@ use super::limits::MAX_LOOP_TEXT_BYTES;
 use super::meter::{self, Metered};
 use super::{depth, fold};
 
+const ONE_EXPRESSION: &str =
+    "expected one expression: a `}}`, `{{` or `{%` inside it ends it early";
+
 /// Why a source could not be compiled: its syntax, or a limit it exceeds.
 pub(crate) enum CompileError {
     Syntax(Error),
@@ -128,9 +131,9 @@ impl Program<'_> {
         let expr = match &ast {
             Stmt::Template(t) => match t.children.as_slice() {
                 [Stmt::EmitExpr(emit)] => &emit.expr,
-                _ => return Err(CompileError::Limit("expected one expression".into())),
+                _ => return Err(CompileError::Limit(ONE_EXPRESSION.into())),
             },
-            _ => return Err(CompileError::Limit("expected one expression".into())),
+            _ => return Err(CompileError::Limit(ONE_EXPRESSION.into())),
         };
         fold::check_expr(expr).map_err(CompileError::Limit)?;
         let mut generator = CodeGenerator::new("<expression>", &wrapped);
