@@ -281,8 +281,14 @@ fn build() -> Vec<NodeTypeSpec> {
             "Starts when an HTTP request reaches the workflow's webhook URL. Data: {body, headers, query}.",
             config_schema(
                 json!({
-                    "hmac_secret": non_empty_string(),
-                    "signature_header": non_empty_string(),
+                    "hmac_secret": {"type": "string", "minLength": 1, "writeOnly": true,
+                        "description": "Deliveries must be signed with this secret. Stored encrypted and never returned: answers show hmac_secret_set instead."},
+                    "hmac_secret_set": {"type": "boolean",
+                        "description": "Shown instead of hmac_secret. Sent back as true without hmac_secret, it keeps the current secret."},
+                    "signature_header": {"type": "string", "minLength": 1, "default": "X-Echoflow-Signature",
+                        "description": "The header that carries the signature."},
+                    "signature_scheme": {"type": "string", "enum": ["sha256", "timestamped"], "default": "sha256",
+                        "description": "sha256: the header is sha256=<hex HMAC-SHA256 of the body>. timestamped: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">, refused outside the registry's tolerance (webhook_signature_tolerance_secs), so a delivery cannot be replayed later."},
                     "idempotency_header": {"type": "string", "minLength": 1, "default": "Idempotency-Key",
                         "description": "A delivery repeating this header's value within the window answers with the first delivery's execution."},
                     "dedupe_payload": {"type": "boolean", "default": false,

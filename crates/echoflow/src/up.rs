@@ -39,7 +39,7 @@ fn persistent_secret(dir: &Path, name: &str) -> anyhow::Result<String> {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    std::fs::write(&path, &secret)?;
+    crate::data_dir::write_private(&path, &secret)?;
     Ok(secret)
 }
 
@@ -58,7 +58,7 @@ pub fn integration_keys(dir: &Path) -> anyhow::Result<(String, String)> {
         .collect();
     if keys.is_empty() {
         keys.push(new_key_line());
-        std::fs::write(&path, format!("{}\n", keys.join("\n")))?;
+        crate::data_dir::write_private(&path, &format!("{}\n", keys.join("\n")))?;
     }
     let active = keys
         .last()
@@ -87,8 +87,7 @@ fn step(message: &str) {
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)?;
-    let dir = std::fs::canonicalize(&args.data_dir)?;
+    let (dir, made_private) = crate::data_dir::prepare(&args.data_dir)?;
     let jwt_secret = persistent_secret(&dir, "jwt.secret")?;
     let internal_token = persistent_secret(&dir, "internal.token")?;
     let shared = |slice: &str| {
@@ -106,6 +105,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     let chat_settings = echoflow_chat::Settings::load(&borrowed(&shared("chat")))?;
     echoflow_service_kit::telemetry::init("echoflow", &chat_settings.telemetry);
+    for path in &made_private {
+        tracing::warn!(
+            path = %path.display(),
+            "was readable by other users; made private to its owner (0700 folder, 0600 file)"
+        );
+    }
     let chat = echoflow_chat::Application::build(chat_settings, bus.clone()).await?;
     let chat_url = format!("http://127.0.0.1:{}", chat.port());
     step(&format!("chat ready on {chat_url}"));

@@ -93,6 +93,17 @@ public_url = "http://127.0.0.1:8080"
 
 [registry]
 scheduler_tick_ms = 1000
+# A workflow has at most this many nodes and edges (422 INVALID_WORKFLOW beyond).
+max_nodes = 500
+max_edges = 2000
+# A timestamped webhook signature (t=<unix>,v1=<hex>) is accepted this many
+# seconds either side of the registry's clock.
+webhook_signature_tolerance_secs = 300
+# Keys that seal webhook HMAC secrets at rest, as integrations.encryption_keys
+# (the development key below is public; `echoflow up` passes the generated
+# data/integrations.keys).
+encryption_keys = "dev:ZWNob2Zsb3ctZGV2ZWxvcG1lbnQta2V5LTMyYnl0ZXM="
+active_key_id = "dev"
 
 [executor]
 allow_networks = ""

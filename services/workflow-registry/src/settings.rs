@@ -4,6 +4,7 @@ use echoflow_service_kit::settings::{
     AuthSettings, BusSettings, DatabaseSettings, ServerSettings, ServicesSettings,
     TelemetrySettings,
 };
+use secrecy::SecretString;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -22,6 +23,17 @@ pub struct Settings {
 pub struct RegistrySettings {
     /// How often each replica's scheduler looks for due schedules.
     pub scheduler_tick_ms: u64,
+    /// Most nodes in one workflow.
+    pub max_nodes: usize,
+    /// Most edges in one workflow.
+    pub max_edges: usize,
+    /// How far a timestamped webhook signature's time may be from now.
+    pub webhook_signature_tolerance_secs: i64,
+    /// `key_id:base64(32 bytes)`, comma-separated: the keys webhook HMAC
+    /// secrets are sealed under (see [`echoflow_crypto::Keyring`]).
+    pub encryption_keys: SecretString,
+    /// The key new secrets are sealed under.
+    pub active_key_id: String,
 }
 
 impl Settings {

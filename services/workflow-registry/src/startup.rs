@@ -12,10 +12,12 @@ use tracing_actix_web::TracingLogger;
 use crate::chatbots::ChatbotDirectory;
 use crate::consumers::trigger_events::TriggerEventConsumer;
 use crate::jobs::JobSubmitter;
+use crate::routes::workflows::GraphLimits;
 use crate::routes::{
     PublicUrl, audit, events, execute, hooks, node_types, templates, versions, workflows,
 };
 use crate::scheduler::Scheduler;
+use crate::secrets::WebhookSecrets;
 use crate::settings::Settings;
 
 pub const SERVICE: &str = "workflow-registry";
@@ -40,6 +42,16 @@ impl Application {
         )
         .await?;
         Slice::Registry.migrate(&db).await?;
+        let secrets = WebhookSecrets::from_settings(&settings.registry)?;
+        let sealed = crate::secrets::seal_stored(&db, &secrets).await?;
+        if sealed > 0 {
+            tracing::info!(versions = sealed, "sealed webhook secrets stored in clear");
+        }
+        let secrets = web::Data::new(secrets);
+        let limits = web::Data::new(GraphLimits {
+            max_nodes: settings.registry.max_nodes,
+            max_edges: settings.registry.max_edges,
+        });
         crate::store::templates::seed(&db, &crate::templates::library::load()?).await?;
         let stop_background = CancellationToken::new();
         let relay = OutboxRelay::spawn(db.clone(), bus.clone(), stop_background.clone());
@@ -80,6 +92,8 @@ impl Application {
                 .app_data(jobs.clone())
                 .app_data(public.clone())
                 .app_data(chatbots.clone())
+                .app_data(secrets.clone())
+                .app_data(limits.clone())
                 .service(
                     web::scope("/api/v1")
                         .route("/workflows", web::post().to(workflows::create))

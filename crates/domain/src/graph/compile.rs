@@ -372,9 +372,13 @@ fn check_handle(node: &Node, handle: Option<&str>) -> Result<(), String> {
     })
 }
 
-/// Reports each edge that closes a cycle among the edges before it.
+/// Reports the edges that close a cycle. A depth-first walk (from the
+/// trigger, then from each node not yet reached, in document order; the
+/// edges of a node in document order) finds them as the edges back to a node
+/// still on the walk: without them the graph has no cycle. Each node and edge
+/// is visited once, so large graphs cost time in proportion to their size.
 fn check_cycles(def: &FlowDefinition, graph: &Graph<'_>, faults: &mut Faults) {
-    let mut successors: Vec<Vec<usize>> = vec![Vec::new(); def.nodes.len()];
+    let mut successors: Vec<Vec<(usize, usize)>> = vec![Vec::new(); def.nodes.len()];
     for (i, edge) in def.edges.iter().enumerate() {
         let (Some(&s), Some(&t)) = (
             graph.by_id.get(edge.source.as_str()),
@@ -385,47 +389,87 @@ fn check_cycles(def: &FlowDefinition, graph: &Graph<'_>, faults: &mut Faults) {
         if s == t || Some(t) == graph.trigger {
             continue; // reported by check_edges
         }
-        match path_between(&successors, t, s) {
-            Some(back) => {
-                let names: Vec<&str> = std::iter::once(s)
-                    .chain(back)
-                    .map(|n| def.nodes[n].id.as_str())
+        successors[s].push((t, i));
+    }
+    let roots = graph.trigger.into_iter().chain(0..def.nodes.len());
+    let mut walk = Walk::new(def.nodes.len());
+    for root in roots {
+        walk.from(root, &successors, |edge, cycle| {
+            let names: Vec<&str> = cycle.iter().map(|&n| def.nodes[n].id.as_str()).collect();
+            faults.push(
+                Place::Edge(edge),
+                edge_path(edge),
+                format!("edge closes a cycle: {}", cycle_text(&names)),
+            );
+        });
+    }
+}
+
+/// An iterative depth-first walk (no recursion: a long chain must not
+/// exhaust the stack).
+struct Walk {
+    /// Where a node stands on the current path, while it is on it.
+    on_path: Vec<Option<usize>>,
+    done: Vec<bool>,
+}
+
+impl Walk {
+    fn new(nodes: usize) -> Self {
+        Self {
+            on_path: vec![None; nodes],
+            done: vec![false; nodes],
+        }
+    }
+
+    /// Walks from `root` (unless already walked), calling `back` with each
+    /// edge that leads back onto the path and the cycle it closes (its
+    /// source, then the path from its target to its source).
+    fn from(
+        &mut self,
+        root: usize,
+        successors: &[Vec<(usize, usize)>],
+        mut back: impl FnMut(usize, &[usize]),
+    ) {
+        if self.done[root] {
+            return;
+        }
+        let mut path: Vec<(usize, usize)> = vec![(root, 0)];
+        self.on_path[root] = Some(0);
+        while let Some(top) = path.last_mut() {
+            let node = top.0;
+            let Some(&(target, edge)) = successors[node].get(top.1) else {
+                self.on_path[node] = None;
+                self.done[node] = true;
+                path.pop();
+                continue;
+            };
+            top.1 += 1;
+            if let Some(at) = self.on_path[target] {
+                let cycle: Vec<usize> = std::iter::once(node)
+                    .chain(path[at..].iter().map(|&(n, _)| n))
                     .collect();
-                faults.push(
-                    Place::Edge(i),
-                    edge_path(i),
-                    format!("edge closes a cycle: {}", names.join(" -> ")),
-                );
+                back(edge, &cycle);
+            } else if !self.done[target] {
+                self.on_path[target] = Some(path.len());
+                path.push((target, 0));
             }
-            None => successors[s].push(t),
         }
     }
 }
 
-/// The nodes on a path `from` ~> `to` (both included), if there is one.
-fn path_between(successors: &[Vec<usize>], from: usize, to: usize) -> Option<Vec<usize>> {
-    let mut parent: HashMap<usize, usize> = HashMap::new();
-    let mut queue = VecDeque::from([from]);
-    let mut seen = HashSet::from([from]);
-    while let Some(n) = queue.pop_front() {
-        if n == to {
-            let mut path = vec![n];
-            let mut cur = n;
-            while let Some(&p) = parent.get(&cur) {
-                path.push(p);
-                cur = p;
-            }
-            path.reverse();
-            return Some(path);
-        }
-        for &next in &successors[n] {
-            if seen.insert(next) {
-                parent.insert(next, n);
-                queue.push_back(next);
-            }
-        }
+/// `a -> b -> c -> a`; a long cycle shows its ends and how many it leaves out.
+fn cycle_text(names: &[&str]) -> String {
+    const SHOWN: usize = 6;
+    if names.len() <= 2 * SHOWN {
+        return names.join(" -> ");
     }
-    None
+    let (head, tail) = (&names[..SHOWN], &names[names.len() - SHOWN..]);
+    format!(
+        "{} -> ... ({} more) ... -> {}",
+        head.join(" -> "),
+        names.len() - 2 * SHOWN,
+        tail.join(" -> ")
+    )
 }
 
 fn build_plan(
@@ -433,20 +477,21 @@ fn build_plan(
     graph: &Graph<'_>,
     trigger: usize,
 ) -> Result<ExecutionPlan, GraphFault> {
-    let targets: Vec<Vec<(usize, &Edge)>> = def
-        .nodes
-        .iter()
-        .map(|node| {
-            def.edges
-                .iter()
-                .filter(|e| e.source == node.id)
-                .filter_map(|e| graph.by_id.get(e.target.as_str()).map(|&t| (t, e)))
-                .collect()
-        })
-        .collect();
+    // Each node's edges out and in, in edge order, found in one pass over the edges.
+    let mut targets: Vec<Vec<(usize, &Edge)>> = vec![Vec::new(); def.nodes.len()];
+    let mut sources: Vec<Vec<usize>> = vec![Vec::new(); def.nodes.len()];
+    for e in &def.edges {
+        if let (Some(&s), Some(&t)) = (
+            graph.by_id.get(e.source.as_str()),
+            graph.by_id.get(e.target.as_str()),
+        ) {
+            targets[s].push((t, e));
+            sources[t].push(s);
+        }
+    }
     let reachable = reachable_from(&targets, trigger);
     let order = topological_order(&targets, &reachable, trigger);
-    let plan_node = |i: usize| plan_node(def, &graph.by_id, &targets, &reachable, i);
+    let plan_node = |i: usize| plan_node(def, &targets, &sources[i], &reachable, i);
     Ok(ExecutionPlan {
         trigger: plan_node(trigger)?,
         nodes: order.into_iter().map(plan_node).collect::<Result<_, _>>()?,
@@ -499,8 +544,8 @@ fn topological_order(
 
 fn plan_node(
     def: &FlowDefinition,
-    by_id: &HashMap<&str, usize>,
     targets: &[Vec<(usize, &Edge)>],
+    sources: &[usize],
     reachable: &[bool],
     i: usize,
 ) -> Result<PlanNode, GraphFault> {
@@ -511,25 +556,23 @@ fn plan_node(
             format!("invalid step policy: {e}"),
         )
     })?;
-    let mut incoming: Vec<String> = Vec::new();
-    for edge in def.edges.iter().filter(|e| e.target == node.id) {
-        let planned = by_id
-            .get(edge.source.as_str())
-            .is_some_and(|&s| reachable[s]);
-        if planned && !incoming.contains(&edge.source) {
-            incoming.push(edge.source.clone());
-        }
-    }
-    let mut outgoing: Vec<PlanEdge> = Vec::new();
-    for &(t, edge) in &targets[i] {
-        let planned = PlanEdge {
-            handle: edge.source_handle.clone().filter(|h| h != "out"),
+    // Each once, in edge order; the sets keep a node with thousands of edges linear.
+    let mut seen_sources = HashSet::new();
+    let incoming: Vec<String> = sources
+        .iter()
+        .filter(|&&s| reachable[s] && seen_sources.insert(s))
+        .map(|&s| def.nodes[s].id.clone())
+        .collect();
+    let mut seen_edges = HashSet::new();
+    let outgoing: Vec<PlanEdge> = targets[i]
+        .iter()
+        .map(|&(t, edge)| (edge.source_handle.as_deref().filter(|h| *h != "out"), t))
+        .filter(|planned| seen_edges.insert(*planned))
+        .map(|(handle, t)| PlanEdge {
+            handle: handle.map(str::to_owned),
             target: def.nodes[t].id.clone(),
-        };
-        if !outgoing.contains(&planned) {
-            outgoing.push(planned);
-        }
-    }
+        })
+        .collect();
     Ok(PlanNode {
         id: node.id.clone(),
         node_type: node.node_type.clone(),

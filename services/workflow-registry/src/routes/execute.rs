@@ -2,9 +2,9 @@
 
 use actix_web::{HttpResponse, web};
 use echoflow_contracts::EVENT_TYPE_MANUAL;
-use echoflow_service_kit::{ApiError, AuthUser};
+use echoflow_service_kit::{ApiError, AuthUser, ErrorCode};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -12,6 +12,7 @@ use crate::jobs::{JobSubmitter, local_event};
 use crate::store::{versions, workflows};
 
 #[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 pub struct ExecuteRequest {
     /// Becomes the trigger's data.
     #[schema(value_type = Option<Object>)]
@@ -36,19 +37,39 @@ impl Accepted {
     }
 }
 
+/// The request of a manual run. An empty body is a run without input; any
+/// other body must be an [`ExecuteRequest`] in JSON: a body that does not
+/// parse starts nothing (it used to run with no input).
+fn execute_request(body: &[u8]) -> Result<ExecuteRequest, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ExecuteRequest::default());
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::validation(
+            "the body must be a JSON object: {\"input\": ...}",
+            json!({"path": ""}),
+        ));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::validation(format!("invalid body: {e}"), json!({"path": ""})))
+}
+
 /// Run the workflow's current version now, with `input` as the trigger data.
 #[utoipa::path(post, path = "/api/v1/workflows/{id}/execute", tag = "workflows", request_body = ExecuteRequest,
-    responses((status = 202, body = Accepted), (status = 404, description = "not found")), security(("bearer" = [])))]
+    responses((status = 202, body = Accepted), (status = 400, description = "the body is not JSON"),
+              (status = 404, description = "not found"), (status = 422, description = "the body is not {input?}")),
+    security(("bearer" = [])))]
 #[tracing::instrument(skip(jobs, user, body), fields(user_id = %user.id))]
 pub async fn execute(
     jobs: web::Data<JobSubmitter>,
     user: AuthUser,
     id: web::Path<Uuid>,
-    body: Option<web::Json<ExecuteRequest>>,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body
-        .and_then(|b| b.into_inner().input)
-        .unwrap_or(Value::Null);
+    let body = body.map_err(super::hooks::body_error)?;
+    let input = execute_request(&body)?.input.unwrap_or(Value::Null);
     let wf = workflows::find_owned(&jobs.db, *id, user.id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;

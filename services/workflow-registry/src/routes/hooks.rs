@@ -8,6 +8,8 @@ use serde_json::{Map, Value, json};
 
 use super::execute::Accepted;
 use crate::jobs::{JobSubmitter, Submitted, local_event};
+use crate::secrets::WebhookSecrets;
+use crate::signature::{self, Scheme};
 use crate::store::{versions::CurrentPlan, webhooks};
 
 /// Headers never passed on to a workflow.
@@ -27,6 +29,7 @@ const DEFAULT_SIGNATURE_HEADER: &str = "x-echoflow-signature";
 #[tracing::instrument(skip_all)]
 pub async fn receive(
     jobs: web::Data<JobSubmitter>,
+    secrets: web::Data<WebhookSecrets>,
     req: HttpRequest,
     token: web::Path<String>,
     body: Result<web::Bytes, actix_web::Error>,
@@ -39,14 +42,15 @@ pub async fn receive(
     let (wf, version) = webhooks::resolve(&jobs.db, &token)
         .await?
         .ok_or_else(not_found)?;
-    check_signature(&version, &req, &body)?;
+    let scheme = check_signature(&secrets, &version, &req, &body)?;
     let data = json!({
         "body": parse_body(&req, &body),
         "headers": headers(&req),
         "query": query(&req),
     });
     let event = local_event(EVENT_TYPE_WEBHOOK, format!("/hooks/{}", wf.id), &wf, data);
-    let Some((key, window)) = dedupe_key(&version, &req, &body)? else {
+    let replay_window = (scheme == Some(Scheme::Timestamped)).then_some(secrets.tolerance_secs);
+    let Some((key, window)) = dedupe_key(&version, &req, &body, replay_window)? else {
         let execution_id = jobs.submit(&wf, &version, event).await?;
         return Ok(HttpResponse::Accepted().json(Accepted::new(execution_id)));
     };
@@ -71,12 +75,15 @@ const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 
 /// The delivery's deduplication key and window: its idempotency header
 /// (`Idempotency-Key` unless the trigger names another), else, when the
-/// trigger sets `dedupe_payload`, the SHA-256 of its body. None: every
-/// delivery runs.
+/// trigger sets `dedupe_payload`, the SHA-256 of its body, else, for a
+/// timestamped signature (`replay_window` seconds), the signature header
+/// itself: a delivery replayed within the tolerance answers with the first
+/// one's execution. None: every delivery runs.
 fn dedupe_key(
     version: &CurrentPlan,
     req: &HttpRequest,
     body: &[u8],
+    replay_window: Option<i64>,
 ) -> Result<Option<(String, chrono::Duration)>, ApiError> {
     use sha2::Digest;
     let config = &version.plan["trigger"]["config"];
@@ -110,6 +117,21 @@ fn dedupe_key(
     if config.get("dedupe_payload").and_then(Value::as_bool) == Some(true) {
         let digest = hex::encode(sha2::Sha256::digest(body));
         return Ok(Some((format!("payload:{digest}"), window)));
+    }
+    if let Some(tolerance) = replay_window {
+        let header = config
+            .get("signature_header")
+            .and_then(Value::as_str)
+            .unwrap_or(DEFAULT_SIGNATURE_HEADER);
+        let signed = req
+            .headers()
+            .get(header)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        let digest = hex::encode(sha2::Sha256::digest(signed));
+        // Either side of now: a delivery is accepted up to `tolerance` early or late.
+        let window = chrono::Duration::seconds(tolerance.saturating_mul(2).max(1));
+        return Ok(Some((format!("signature:{digest}"), window)));
     }
     Ok(None)
 }
@@ -177,33 +199,47 @@ fn query(req: &HttpRequest) -> Value {
     Value::Object(map)
 }
 
-/// When the trigger has an `hmac_secret`, the request must carry
-/// `sha256=<hex HMAC-SHA256 of the body>` in its signature header.
-fn check_signature(version: &CurrentPlan, req: &HttpRequest, body: &[u8]) -> Result<(), ApiError> {
-    use hmac::{Hmac, Mac};
+/// When the trigger has an `hmac_secret`, the request must carry a
+/// signature of the body in its signature header, in the trigger's
+/// `signature_scheme` (see [`crate::signature`]).
+fn check_signature(
+    secrets: &WebhookSecrets,
+    version: &CurrentPlan,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<Option<Scheme>, ApiError> {
     let config = &version.plan["trigger"]["config"];
-    let Some(secret) = config.get("hmac_secret").and_then(Value::as_str) else {
-        return Ok(());
+    let Some(stored) = config.get("hmac_secret").and_then(Value::as_str) else {
+        return Ok(None);
     };
+    let secret = secrets.open(stored).map_err(ApiError::internal)?;
+    let scheme = Scheme::named(config.get("signature_scheme").and_then(Value::as_str))
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown signature_scheme")))?;
     let header = config
         .get("signature_header")
         .and_then(Value::as_str)
         .unwrap_or(DEFAULT_SIGNATURE_HEADER);
-    let bad = || {
+    let refused = |reason: &str| {
         ApiError::new(
             ErrorCode::Unauthorized,
-            "missing or invalid webhook signature",
+            format!("missing or invalid webhook signature: {reason}"),
         )
+        .with_details(json!({"header": header}))
     };
     let given = req
         .headers()
         .get(header)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(bad)?;
-    let hex_sig = given.strip_prefix("sha256=").unwrap_or(given);
-    let signature = hex::decode(hex_sig.trim()).map_err(|_| bad())?;
-    let mut mac =
-        Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).map_err(ApiError::internal)?;
-    mac.update(body);
-    mac.verify_slice(&signature).map_err(|_| bad())
+        .ok_or_else(|| refused("the header is missing"))?;
+    let now = chrono::Utc::now().timestamp();
+    signature::verify(
+        scheme,
+        secret.as_bytes(),
+        given,
+        body,
+        now,
+        secrets.tolerance_secs,
+    )
+    .map_err(|e| refused(&e.to_string()))?;
+    Ok(Some(scheme))
 }

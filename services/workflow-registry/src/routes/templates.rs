@@ -9,8 +9,11 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::PublicUrl;
-use super::workflows::{CompiledDefinition, NewWorkflow, check_name, insert_workflow_as};
+use super::workflows::{
+    CompiledDefinition, GraphLimits, NewWorkflow, check_name, insert_workflow_as,
+};
 use crate::chatbots::ChatbotDirectory;
+use crate::secrets::WebhookSecrets;
 use crate::store::{audit, templates};
 use crate::templates::{Category, InstantiateError, ParamFault, ParamSpec, Template};
 
@@ -136,11 +139,14 @@ pub async fn get(
               (status = 404, description = "no such template, or not the caller's chatbot"),
               (status = 422, description = "VALIDATION_ERROR: a missing, unknown or wrongly typed parameter (details.path `params.<name>`); INVALID_WORKFLOW: the values make an invalid workflow")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip(db, public, chatbots, user, body), fields(user_id = %user.id))]
+#[allow(clippy::too_many_arguments)]
+#[tracing::instrument(skip(db, public, chatbots, limits, secrets, user, body), fields(user_id = %user.id))]
 pub async fn instantiate(
     db: web::Data<DatabaseConnection>,
     public: web::Data<PublicUrl>,
     chatbots: web::Data<ChatbotDirectory>,
+    limits: web::Data<GraphLimits>,
+    secrets: web::Data<WebhookSecrets>,
     user: AuthUser,
     id: web::Path<String>,
     body: web::Json<InstantiateTemplate>,
@@ -166,7 +172,8 @@ pub async fn instantiate(
             ApiError::internal(anyhow::anyhow!("template {}: {broken}", template.id))
         }
     })?;
-    let compiled = CompiledDefinition::parse(&definition)?;
+    let mut compiled = CompiledDefinition::compile(definition.clone(), **limits).await?;
+    secrets.seal_given(&mut compiled, None)?;
     chatbots.check_owned(body.chatbot_id, user.id).await?;
     chatbots.check_connections(&definition, user.id).await?;
     let new = NewWorkflow {

@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::PublicUrl;
 use super::workflows::{
-    CompiledDefinition, NewWorkflow, check_name, commit_new_version_as, insert_workflow_as, respond,
+    CompiledDefinition, GraphLimits, NewWorkflow, check_name, commit_new_version_as,
+    insert_workflow_as, respond,
 };
 use crate::chatbots::ChatbotDirectory;
 use crate::store::{audit, versions, workflows};
@@ -117,7 +118,7 @@ pub async fn get(
         workflow_id: wf.id,
         version: found.version,
         is_current: found.version == wf.current_version,
-        flow_definition: found.definition,
+        flow_definition: crate::secrets::redact(found.definition),
         created_at: found.created_at,
     }))
 }
@@ -127,10 +128,11 @@ pub async fn get(
     responses((status = 200, body = super::workflows::WorkflowResponse), (status = 404, description = "no such workflow or version"),
               (status = 422, description = "that version no longer validates")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip(db, public, user, body), fields(user_id = %user.id))]
+#[tracing::instrument(skip(db, public, limits, user, body), fields(user_id = %user.id))]
 pub async fn rollback(
     db: web::Data<DatabaseConnection>,
     public: web::Data<PublicUrl>,
+    limits: web::Data<GraphLimits>,
     user: AuthUser,
     id: web::Path<Uuid>,
     body: web::Json<RollbackRequest>,
@@ -143,7 +145,7 @@ pub async fn rollback(
         .await?
         .ok_or_else(|| ApiError::not_found("version"))?;
     // Validated again: the catalogue may have changed since that version.
-    let compiled = CompiledDefinition::parse(&old.definition)?;
+    let compiled = CompiledDefinition::compile(old.definition.clone(), **limits).await?;
     let active: workflows::ActiveModel = wf.clone().into();
     let details = json!({"restored_version": old.version});
     commit_new_version_as(
@@ -163,11 +165,12 @@ pub async fn rollback(
 #[utoipa::path(post, path = "/api/v1/workflows/{id}/copy", tag = "workflows", request_body = CopyRequest,
     responses((status = 201, body = super::workflows::WorkflowResponse), (status = 404, description = "not found")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip(db, public, user, body, chatbots), fields(user_id = %user.id))]
+#[tracing::instrument(skip(db, public, user, body, chatbots, limits), fields(user_id = %user.id))]
 pub async fn copy(
     db: web::Data<DatabaseConnection>,
     public: web::Data<PublicUrl>,
     chatbots: web::Data<ChatbotDirectory>,
+    limits: web::Data<GraphLimits>,
     user: AuthUser,
     id: web::Path<Uuid>,
     body: web::Json<CopyRequest>,
@@ -184,7 +187,7 @@ pub async fn copy(
         .ok_or_else(|| {
             ApiError::internal(anyhow::anyhow!("workflow {} has no current version", wf.id))
         })?;
-    let compiled = CompiledDefinition::parse(&current.definition)?;
+    let compiled = CompiledDefinition::compile(current.definition, **limits).await?;
     let new = NewWorkflow {
         owner_id: user.id,
         chatbot_id: body.chatbot_id,

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::PublicUrl;
 use crate::chatbots::ChatbotDirectory;
+use crate::secrets::WebhookSecrets;
 use crate::store::{audit, schedules, triggers, versions, webhooks, workflows};
 
 #[derive(Deserialize, ToSchema)]
@@ -28,7 +29,9 @@ pub struct CreateWorkflow {
     pub is_active: Option<bool>,
 }
 
+/// Every field is optional, but at least one must be given; an unknown one is refused.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateWorkflow {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -72,6 +75,32 @@ pub struct ListQuery {
     pub offset: Option<u64>,
 }
 
+/// The most nodes and edges a workflow may have (`registry.max_nodes`,
+/// `registry.max_edges`), as app data.
+#[derive(Clone, Copy, Debug)]
+pub struct GraphLimits {
+    pub max_nodes: usize,
+    pub max_edges: usize,
+}
+
+impl GraphLimits {
+    /// Refuses a graph with more nodes or edges than allowed, before any of
+    /// it is read.
+    fn check(self, raw: &Value) -> Result<(), ApiError> {
+        for (list, max) in [("nodes", self.max_nodes), ("edges", self.max_edges)] {
+            let given = raw.get(list).and_then(Value::as_array).map_or(0, Vec::len);
+            if given > max {
+                let fault = GraphFault::new(
+                    list,
+                    format!("a workflow has at most {max} {list}; this one has {given}"),
+                );
+                return Err(invalid("flow_definition", vec![fault]));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A definition that parsed and compiled: safe to store and run.
 pub struct CompiledDefinition {
     pub definition: FlowDefinition,
@@ -79,7 +108,17 @@ pub struct CompiledDefinition {
 }
 
 impl CompiledDefinition {
-    pub fn parse(raw: &Value) -> Result<Self, ApiError> {
+    /// [`CompiledDefinition::parse`] on the blocking pool: a large graph
+    /// takes milliseconds of CPU, which must not stall the async workers that
+    /// serve every other request (webhooks included).
+    pub async fn compile(raw: Value, limits: GraphLimits) -> Result<Self, ApiError> {
+        web::block(move || Self::parse(&raw, limits))
+            .await
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("graph compile task: {e}")))?
+    }
+
+    pub fn parse(raw: &Value, limits: GraphLimits) -> Result<Self, ApiError> {
+        limits.check(raw)?;
         let definition = echoflow_domain::parse_definition(raw)
             .map_err(|faults| invalid("flow_definition", faults))?;
         let unavailable: Vec<GraphFault> = definition
@@ -169,7 +208,7 @@ pub(crate) fn respond(
         version: wf.current_version,
         trigger_type,
         webhook_url: token.map(|t| format!("{}/hooks/{t}", public.0.trim_end_matches('/'))),
-        flow_definition: definition,
+        flow_definition: definition.map(crate::secrets::redact),
         created_at: wf.created_at,
         updated_at: wf.updated_at,
     }
@@ -226,17 +265,20 @@ pub(crate) async fn save_version<C: sea_orm::ConnectionTrait>(
 #[utoipa::path(post, path = "/api/v1/workflows", tag = "workflows", request_body = CreateWorkflow,
     responses((status = 201, body = WorkflowResponse), (status = 422, description = "invalid graph, with the path of the fault")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip(db, public, body, user, chatbots), fields(user_id = %user.id))]
+#[tracing::instrument(skip(db, public, body, user, chatbots, limits, secrets), fields(user_id = %user.id))]
 pub async fn create(
     db: web::Data<DatabaseConnection>,
     public: web::Data<PublicUrl>,
     chatbots: web::Data<ChatbotDirectory>,
+    limits: web::Data<GraphLimits>,
+    secrets: web::Data<WebhookSecrets>,
     user: AuthUser,
     body: web::Json<CreateWorkflow>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let name = check_name(&body.name)?;
-    let compiled = CompiledDefinition::parse(&body.flow_definition)?;
+    let mut compiled = CompiledDefinition::compile(body.flow_definition.clone(), **limits).await?;
+    secrets.seal_given(&mut compiled, None)?;
     chatbots.check_owned(body.chatbot_id, user.id).await?;
     chatbots
         .check_connections(&body.flow_definition, user.id)
@@ -412,16 +454,30 @@ pub async fn list(
 #[utoipa::path(put, path = "/api/v1/workflows/{id}", tag = "workflows", request_body = UpdateWorkflow,
     responses((status = 200, body = WorkflowResponse), (status = 404, description = "not found"), (status = 422, description = "invalid graph")),
     security(("bearer" = [])))]
-#[tracing::instrument(skip(db, public, user, body, chatbots), fields(user_id = %user.id))]
+#[allow(clippy::too_many_arguments)]
+#[tracing::instrument(skip(db, public, user, body, chatbots, limits, secrets), fields(user_id = %user.id))]
 pub async fn update(
     db: web::Data<DatabaseConnection>,
     public: web::Data<PublicUrl>,
     chatbots: web::Data<ChatbotDirectory>,
+    limits: web::Data<GraphLimits>,
+    secrets: web::Data<WebhookSecrets>,
     user: AuthUser,
     id: web::Path<Uuid>,
     body: web::Json<UpdateWorkflow>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    if body.name.is_none()
+        && body.description.is_none()
+        && body.chatbot_id.is_none()
+        && body.flow_definition.is_none()
+        && body.is_active.is_none()
+    {
+        return Err(ApiError::validation(
+            "nothing to update: give at least one of name, description, chatbot_id, flow_definition, is_active",
+            json!({"path": ""}),
+        ));
+    }
     let name = body.name.as_deref().map(check_name).transpose()?;
     if let Some(chatbot) = body.chatbot_id {
         chatbots.check_owned(chatbot, user.id).await?;
@@ -429,7 +485,7 @@ pub async fn update(
     // A new graph is checked (shape, then connections) before the transaction.
     let given = match &body.flow_definition {
         Some(raw) => {
-            let compiled = CompiledDefinition::parse(raw)?;
+            let compiled = CompiledDefinition::compile(raw.clone(), **limits).await?;
             chatbots.check_connections(raw, user.id).await?;
             Some(compiled)
         }
@@ -439,15 +495,15 @@ pub async fn update(
     let wf = workflows::find_owned(&txn, *id, user.id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;
+    let current = versions::find(&txn, wf.id, wf.current_version)
+        .await?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no current version")))?;
     let compiled = match given {
-        Some(compiled) => compiled,
-        None => {
-            let stored = versions::find(&txn, wf.id, wf.current_version)
-                .await?
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no current version")))?
-                .definition;
-            CompiledDefinition::parse(&stored)?
+        Some(mut compiled) => {
+            secrets.seal_given(&mut compiled, Some(&current.plan))?;
+            compiled
         }
+        None => CompiledDefinition::compile(current.definition, **limits).await?,
     };
     let mut active: workflows::ActiveModel = wf.clone().into();
     if let Some(name) = name {

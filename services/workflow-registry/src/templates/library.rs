@@ -124,7 +124,11 @@ mod tests {
                 "{}: a placeholder survived",
                 t.id
             );
-            let compiled = CompiledDefinition::parse(&definition)
+            let limits = crate::routes::workflows::GraphLimits {
+                max_nodes: 500,
+                max_edges: 2000,
+            };
+            let compiled = CompiledDefinition::parse(&definition, limits)
                 .unwrap_or_else(|e| panic!("{}: {} {}", t.id, e.message, e.details));
             assert_eq!(
                 Some(compiled.plan.trigger.node_type.as_str()),

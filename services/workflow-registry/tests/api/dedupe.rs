@@ -10,28 +10,9 @@ use std::time::Duration;
 use echoflow_bus::topology::EXECUTOR_JOBS;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    PUBLIC_URL, TestApp, assert_error, flow_with_trigger, spawn_app, spawn_app_on_sqlite,
-    workflow_body,
-};
+use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_on_sqlite};
 
 const QUIET: Duration = Duration::from_millis(400);
-
-async fn hook(app: &TestApp, config: Value) -> String {
-    let created = app
-        .created(&workflow_body(
-            "hook",
-            app.chatbot().await,
-            flow_with_trigger("trigger.webhook", config),
-        ))
-        .await;
-    created["webhook_url"]
-        .as_str()
-        .unwrap()
-        .strip_prefix(PUBLIC_URL)
-        .unwrap()
-        .to_string()
-}
 
 fn execution(body: &Value) -> String {
     body["execution_id"].as_str().unwrap().to_string()
@@ -48,7 +29,7 @@ async fn the_same_delivery_twice_starts_one_execution_on_sqlite() {
 }
 
 async fn the_same_delivery_twice_starts_one_execution_on(app: TestApp) {
-    let path = hook(&app, json!({})).await;
+    let path = app.webhook_path(json!({})).await;
     let mut jobs = app.consume(EXECUTOR_JOBS);
     let delivery = [("idempotency-key", "evt-1001")];
 
@@ -89,7 +70,7 @@ async fn the_same_delivery_twice_starts_one_execution_on(app: TestApp) {
 #[tokio::test]
 async fn without_a_key_every_delivery_runs_and_another_key_is_another_run() {
     let app = spawn_app().await;
-    let path = hook(&app, json!({})).await;
+    let path = app.webhook_path(json!({})).await;
     let (_, a) = app.call_hook(&path, r#"{"n": 1}"#, &[]).await;
     let (_, b) = app.call_hook(&path, r#"{"n": 1}"#, &[]).await;
     assert_ne!(execution(&a), execution(&b), "no key, no deduplication");
@@ -101,7 +82,7 @@ async fn without_a_key_every_delivery_runs_and_another_key_is_another_run() {
         .await;
     assert_ne!(execution(&c), execution(&d));
     // The same key on another workflow is another delivery.
-    let other = hook(&app, json!({})).await;
+    let other = app.webhook_path(json!({})).await;
     let (_, e) = app
         .call_hook(&other, r#"{"n": 1}"#, &[("idempotency-key", "k1")])
         .await;
@@ -112,11 +93,9 @@ async fn without_a_key_every_delivery_runs_and_another_key_is_another_run() {
 #[tokio::test]
 async fn a_trigger_can_name_its_header_and_deduplicate_by_payload() {
     let app = spawn_app().await;
-    let path = hook(
-        &app,
-        json!({"idempotency_header": "X-Delivery-Id", "dedupe_payload": true}),
-    )
-    .await;
+    let path = app
+        .webhook_path(json!({"idempotency_header": "X-Delivery-Id", "dedupe_payload": true}))
+        .await;
     let (_, a) = app
         .call_hook(&path, r#"{"order": 1}"#, &[("x-delivery-id", "d-1")])
         .await;
@@ -136,7 +115,7 @@ async fn a_trigger_can_name_its_header_and_deduplicate_by_payload() {
 #[tokio::test]
 async fn a_delivery_after_the_window_runs_again() {
     let app = spawn_app().await;
-    let path = hook(&app, json!({"dedupe_window_seconds": 1})).await;
+    let path = app.webhook_path(json!({"dedupe_window_seconds": 1})).await;
     let key = [("idempotency-key", "late")];
     let (_, a) = app.call_hook(&path, "{}", &key).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -149,7 +128,7 @@ async fn a_delivery_after_the_window_runs_again() {
 #[tokio::test]
 async fn an_oversized_key_is_refused_and_starts_nothing() {
     let app = spawn_app().await;
-    let path = hook(&app, json!({})).await;
+    let path = app.webhook_path(json!({})).await;
     let long = "k".repeat(256);
     let (status, body) = app
         .call_hook(&path, "{}", &[("idempotency-key", &long)])

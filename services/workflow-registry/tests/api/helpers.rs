@@ -262,6 +262,12 @@ pub fn event_flow(event_type: &str, filter: Option<&str>) -> Value {
     flow_with_trigger("trigger.event", config)
 }
 
+/// The `/hooks/{token}` path of a created workflow.
+pub fn hook_path(created: &Value) -> String {
+    let url = created["webhook_url"].as_str().unwrap();
+    url.strip_prefix(PUBLIC_URL).unwrap().to_string()
+}
+
 pub fn workflow_body(name: &str, chatbot_id: Uuid, flow: Value) -> Value {
     json!({"name": name, "chatbot_id": chatbot_id, "flow_definition": flow})
 }
@@ -281,6 +287,15 @@ impl TestApp {
     /// A new chatbot of the user `token` belongs to.
     pub async fn chatbot_as(&self, token: &str) -> Uuid {
         create_chatbot(&self.client, &self.chat_address, token).await
+    }
+
+    /// Creates a webhook workflow whose trigger has `config`; returns its `/hooks/{token}` path.
+    pub async fn webhook_path(&self, config: Value) -> String {
+        let flow = flow_with_trigger("trigger.webhook", config);
+        let created = self
+            .created(&workflow_body("hook", self.chatbot().await, flow))
+            .await;
+        hook_path(&created)
     }
 
     /// An access token for another user.
@@ -358,6 +373,32 @@ impl TestApp {
 
     pub async fn delete_workflow(&self, id: &str) -> (u16, Value) {
         self.delete_workflow_as(Some(&self.token), id).await
+    }
+
+    /// The registry's database, connected as the service connects.
+    pub async fn registry_db(&self) -> sea_orm::DatabaseConnection {
+        let url = SecretString::from(self._databases.urls().0);
+        echoflow_service_kit::db::connect(&url, echoflow_migrations::Slice::Registry.name(), 2)
+            .await
+            .unwrap()
+    }
+
+    /// Everything the registry's database holds, as bytes: on PostgreSQL
+    /// every row of every table as JSON text, on SQLite the files themselves
+    /// (the write-ahead log included).
+    pub async fn stored_bytes(&self) -> Vec<u8> {
+        match &self._databases {
+            Databases::Sqlite(paths) => {
+                let mut bytes = Vec::new();
+                for suffix in ["", "-wal"] {
+                    let mut path = paths[0].clone().into_os_string();
+                    path.push(suffix);
+                    bytes.extend(std::fs::read(path).unwrap_or_default());
+                }
+                bytes
+            }
+            Databases::Postgres(db) => postgres_rows(&db.url()).await.into_bytes(),
+        }
     }
 
     pub async fn execute_as(&self, token: Option<&str>, id: &str, body: &Value) -> (u16, Value) {
@@ -511,4 +552,38 @@ impl Deliveries {
 /// The trigger data of a job, as JSON.
 pub fn trigger_data(job: &ExecutionJob) -> Value {
     serde_json::from_str(&job.trigger.as_ref().unwrap().data_json).unwrap()
+}
+
+/// Every row of every table of the database at `url`, as JSON lines.
+async fn postgres_rows(url: &str) -> String {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let db = Database::connect(url).await.unwrap();
+    let backend = db.get_database_backend();
+    let tables = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT table_schema, table_name FROM information_schema.tables \
+             WHERE table_type = 'BASE TABLE' \
+             AND table_schema NOT IN ('pg_catalog', 'information_schema')",
+        ))
+        .await
+        .unwrap();
+    let mut text = String::new();
+    for table in tables {
+        let schema: String = table.try_get("", "table_schema").unwrap();
+        let name: String = table.try_get("", "table_name").unwrap();
+        // Identifiers from the catalogue, quoted: a test-only dump.
+        let sql = format!("SELECT row_to_json(t)::text AS row FROM \"{schema}\".\"{name}\" t");
+        for row in db
+            .query_all_raw(Statement::from_string(backend, sql))
+            .await
+            .unwrap()
+        {
+            let row: String = row.try_get("", "row").unwrap();
+            text.push_str(&row);
+            text.push('\n');
+        }
+    }
+    db.close().await.unwrap();
+    text
 }

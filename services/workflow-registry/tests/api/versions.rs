@@ -7,11 +7,6 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
-fn hook_path(workflow: &Value) -> String {
-    let url = workflow["webhook_url"].as_str().unwrap();
-    url[url.find("/hooks/").unwrap()..].to_string()
-}
-
 fn set_flow(value: i64) -> Value {
     json!({
         "nodes": [

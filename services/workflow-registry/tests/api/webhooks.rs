@@ -11,19 +11,9 @@ use echoflow_bus::topology::EXECUTOR_JOBS;
 use echoflow_contracts::{EVENT_TYPE_MANUAL, EVENT_TYPE_WEBHOOK};
 
 use crate::helpers::{
-    PUBLIC_URL, TestApp, assert_error, flow_with_trigger, manual_flow, spawn_app, trigger_data,
+    TestApp, assert_error, flow_with_trigger, hook_path, manual_flow, spawn_app, trigger_data,
     webhook_flow, workflow_body,
 };
-
-/// The `/hooks/{token}` path of a created workflow.
-fn hook_path(created: &Value) -> String {
-    created["webhook_url"]
-        .as_str()
-        .unwrap()
-        .strip_prefix(PUBLIC_URL)
-        .unwrap()
-        .to_string()
-}
 
 fn sign(secret: &str, body: &str) -> String {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
