@@ -188,3 +188,68 @@ async fn integrations_connect_and_act_in_one_process() {
     up.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_folder_and_every_file_in_it_are_private_to_the_owner() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let dir = std::env::temp_dir().join(format!("echoflow-e2e-{}", uuid::Uuid::new_v4().simple()));
+    // A folder and a secret left readable by others, as earlier versions wrote them.
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = "an-existing-jwt-secret-of-more-than-32-bytes-kept-across-starts";
+    std::fs::write(dir.join("jwt.secret"), secret).unwrap();
+    std::fs::set_permissions(
+        dir.join("jwt.secret"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let port = free_port();
+    let (dir_arg, port_arg) = (dir.display().to_string(), port.to_string());
+    let mut up = Service::start(
+        "up-private",
+        port,
+        &["up", "--port", &port_arg, "--data-dir", &dir_arg],
+        &[],
+    )
+    .await;
+    let mut api = Api::new(up.base_url());
+    api.sign_up("mode@example.com").await;
+
+    assert_eq!(mode(&dir), 0o700, "the data folder");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for expected in [
+        "jwt.secret",
+        "internal.token",
+        "integrations.keys",
+        "identity.db",
+        "identity.db-wal",
+        "identity.db-shm",
+        "executions.db",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
+    }
+    for name in &names {
+        assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.join("jwt.secret")).unwrap(),
+        secret
+    );
+    let log = up.log_text();
+    assert!(
+        log.contains("jwt.secret") && log.contains("made private"),
+        "a warning names the file that was too open:\n{log}"
+    );
+    up.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -36,8 +36,7 @@ pub async fn run(args: IntegrationsArgs) -> anyhow::Result<()> {
     match args.command {
         IntegrationsCommand::Reencrypt { data_dir } => reencrypt(data_dir).await,
         IntegrationsCommand::RotateKey { data_dir } => {
-            std::fs::create_dir_all(&data_dir)?;
-            let dir = std::fs::canonicalize(&data_dir)?;
+            let (dir, _) = crate::data_dir::prepare(&data_dir)?;
             // Creates the file with a first key when there is none yet.
             crate::up::integration_keys(&dir)?;
             let path = dir.join("integrations.keys");
@@ -49,7 +48,7 @@ pub async fn run(args: IntegrationsArgs) -> anyhow::Result<()> {
             let id = line.split(':').next().unwrap_or_default().to_string();
             keys.push_str(&line);
             keys.push('\n');
-            std::fs::write(&path, keys)?;
+            crate::data_dir::write_private(&path, &keys)?;
             eprintln!("new active key {id} added to {}", path.display());
             reencrypt(Some(dir)).await
         }

@@ -1,6 +1,7 @@
 //! The `echoflow` command: the whole platform in one process (`up`), one
 //! service of the distributed deployment (`serve`), or the migrations.
 
+mod data_dir;
 mod integrations;
 mod migrate;
 mod up;

@@ -117,8 +117,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     let (encryption_keys, active_key_id) = integration_keys(&dir)?;
     let mut integrations_overrides = shared("integrations");
-    integrations_overrides.push(("integrations.encryption_keys", encryption_keys));
-    integrations_overrides.push(("integrations.active_key_id", active_key_id));
+    integrations_overrides.push(("integrations.encryption_keys", encryption_keys.clone()));
+    integrations_overrides.push(("integrations.active_key_id", active_key_id.clone()));
     let public_url = format!("http://{}:{}", public_host(&args.host), args.port);
     integrations_overrides.push(("services.public_url", public_url.clone()));
     let integrations = echoflow_integrations::Application::build(
@@ -143,6 +143,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     registry_overrides.push(("services.chat_url", chat_url.clone()));
     registry_overrides.push(("services.integrations_url", integrations_url.clone()));
     registry_overrides.push(("services.public_url", public_url.clone()));
+    // The registry seals webhook secrets with the same generated keys.
+    registry_overrides.push(("registry.encryption_keys", encryption_keys));
+    registry_overrides.push(("registry.active_key_id", active_key_id));
     let registry = echoflow_workflow_registry::Application::build(
         echoflow_workflow_registry::Settings::load(&borrowed(&registry_overrides))?,
         bus.clone(),

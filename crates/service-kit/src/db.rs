@@ -64,6 +64,8 @@ async fn connect_sqlite(url: &str, max_connections: u32) -> Result<DatabaseConne
         std::fs::create_dir_all(parent)
             .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", parent.display())))?;
     }
+    create_private(std::path::Path::new(path))
+        .map_err(|e| DbErr::Custom(format!("cannot create {path}: {e}")))?;
     let mut options = base_options(url, max_connections.min(8));
     options.map_sqlx_sqlite_opts(|o| {
         use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -74,6 +76,19 @@ async fn connect_sqlite(url: &str, max_connections: u32) -> Result<DatabaseConne
             .foreign_keys(true)
     });
     Database::connect(options).await
+}
+
+/// Creates the SQLite file readable by its owner only (0600) before SQLite
+/// opens it; SQLite gives its -wal and -shm files the database file's mode.
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    if path.as_os_str().is_empty() || path.to_string_lossy().starts_with(':') {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop)
 }
 
 fn base_options(url: &str, max_connections: u32) -> ConnectOptions {
