@@ -58,7 +58,20 @@ impl Target {
                         "ECHOFLOW_AUTH__JWT_SECRET",
                         "bench-secret-bench-secret-bench-secret".into(),
                     ),
-                    ("ECHOFLOW_AUTH__INTERNAL_TOKEN", "bench-internal".into()),
+                    (
+                        "ECHOFLOW_AUTH__INTERNAL_TOKEN",
+                        "bench-internal-bench-internal-bench-internal".into(),
+                    ),
+                    (
+                        "ECHOFLOW_INTEGRATIONS__ENCRYPTION_KEYS",
+                        "bench:YmVuY2gtaW50ZWdyYXRpb25zLXRva2VuLWtleS0zMmI=".into(),
+                    ),
+                    ("ECHOFLOW_INTEGRATIONS__ACTIVE_KEY_ID", "bench".into()),
+                    (
+                        "ECHOFLOW_REGISTRY__ENCRYPTION_KEYS",
+                        "bench:YmVuY2gtcmVnaXN0cnktd2ViaG9vay1rZXktMzJieXQ=".into(),
+                    ),
+                    ("ECHOFLOW_REGISTRY__ACTIVE_KEY_ID", "bench".into()),
                     (
                         "ECHOFLOW_SERVICES__REGISTRY_URL",
                         format!("http://127.0.0.1:{reg}"),

@@ -10,6 +10,7 @@ pub mod http;
 pub mod metrics;
 pub mod settings;
 pub mod shutdown;
+pub mod strong_secrets;
 pub mod telemetry;
 
 pub use auth::{AuthUser, InternalCaller, JwtKeys};

@@ -194,6 +194,17 @@ requests_per_minute = 100
 burst = 10
 "#;
 
+/// The built-in default of `key` (e.g. `auth.jwt_secret`), if it has one:
+/// the values that no deployment may keep for its secrets.
+pub(crate) fn built_in_default(key: &str) -> Option<String> {
+    config::Config::builder()
+        .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+        .build()
+        .ok()?
+        .get_string(key)
+        .ok()
+}
+
 /// The port each service listens on unless told otherwise.
 pub fn default_port(service: &str) -> u16 {
     match service {

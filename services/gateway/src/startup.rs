@@ -134,6 +134,8 @@ impl Application {
 /// `echoflow serve gateway` and the gateway's own binary.
 pub async fn serve_from_env() -> anyhow::Result<()> {
     let settings = Settings::load(&[])?;
+    // Distributed mode: every secret must be the deployment's own.
+    echoflow_service_kit::strong_secrets::require_strong_auth(&settings.auth)?;
     echoflow_service_kit::telemetry::init(SERVICE, &settings.telemetry);
     let bus = echoflow_service_kit::bus::connect(&settings.bus).await?;
     let app = Application::build(settings, bus).await?;
