@@ -23,6 +23,9 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub iss: String,
+    /// The token's id, so that a logout can revoke this one token until it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<Uuid>,
 }
 
 /// Signing and verification keys (HS256).
@@ -57,6 +60,7 @@ impl JwtKeys {
             iat: now,
             exp: now + self.access_ttl_secs,
             iss: ISSUER.to_string(),
+            jti: Some(Uuid::new_v4()),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(ApiError::internal)

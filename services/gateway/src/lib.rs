@@ -3,10 +3,13 @@
 //! serves the webhook entry point.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod caller;
+pub mod limits;
 pub mod live;
 pub mod openapi;
 pub mod proxy;
 pub mod routes;
+pub mod screen;
 pub mod settings;
 pub mod startup;
 pub mod store;

@@ -96,6 +96,31 @@ fn body_error(err: actix_web::Error) -> ApiError {
     }
 }
 
+/// The URL as the client will send it (normalised), refused unless it still
+/// belongs to `base`'s public API: whatever the path held, an outside request
+/// never reaches a service's `/internal` routes.
+fn upstream_url(upstreams: &Upstreams, base: &str, url: &str) -> Result<reqwest::Url, ApiError> {
+    let refused = || {
+        ApiError::new(
+            echoflow_service_kit::ErrorCode::BadRequest,
+            "the path does not name a public route",
+        )
+        .with_details(serde_json::json!({"field": "path"}))
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|_| refused())?;
+    let base_path = reqwest::Url::parse(base)
+        .map(|b| b.path().trim_end_matches('/').to_string())
+        .unwrap_or_default();
+    let path = parsed
+        .path()
+        .strip_prefix(base_path.as_str())
+        .ok_or_else(refused)?;
+    if path.starts_with("/internal") || upstreams.owner_of(path) != Some(base) {
+        return Err(refused());
+    }
+    Ok(parsed)
+}
+
 /// The default service: forwards the request to its owner, or answers 404.
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.path()))]
 pub async fn forward(
@@ -111,9 +136,10 @@ pub async fn forward(
         Some(pq) => format!("{base}{pq}"),
         None => format!("{base}{}", req.path()),
     };
+    let url = upstream_url(&upstreams, base, &url)?;
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
         .map_err(|_| ApiError::new(echoflow_service_kit::ErrorCode::BadRequest, "bad method"))?;
-    let mut outgoing = upstreams.client.request(method, &url);
+    let mut outgoing = upstreams.client.request(method, url);
     for (name, value) in req.headers() {
         let lower = name.as_str();
         if HOP_BY_HOP.contains(&lower) || lower == "host" || lower == "content-length" {

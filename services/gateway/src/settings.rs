@@ -16,6 +16,42 @@ pub struct Settings {
     pub services: ServicesSettings,
     #[serde(default)]
     pub live: LiveSettings,
+    #[serde(default)]
+    pub rate_limit: RateLimitSettings,
+}
+
+/// Rate limits (`ECHOFLOW_RATE_LIMIT__<KEY>`). Sign-in and registration count in
+/// the identity database, so the limits hold across gateway replicas; the API
+/// and chat limits are kept by each gateway process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RateLimitSettings {
+    /// Attempts per window on `/auth/token` and on `/auth/register` for one email address.
+    pub auth_per_account: u32,
+    /// Attempts per window on `/auth/token` and on `/auth/register` from one client address.
+    pub auth_per_ip: u32,
+    /// The length of the sign-in and registration window, in seconds.
+    pub auth_window_secs: u32,
+    /// Requests per minute of one signed-in user, per gateway process.
+    pub api_per_user_per_minute: u32,
+    /// `/api/v1/chat` requests per minute with one chatbot key, per gateway process.
+    pub chat_per_key_per_minute: u32,
+    /// Take the client address from the last `X-Forwarded-For` entry (the one the
+    /// proxy in front of the gateway added); only behind such a proxy.
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            auth_per_account: 10,
+            auth_per_ip: 30,
+            auth_window_secs: 60,
+            api_per_user_per_minute: 3000,
+            chat_per_key_per_minute: 600,
+            trust_forwarded_for: false,
+        }
+    }
 }
 
 /// The live execution stream (`ECHOFLOW_LIVE__KEEP_ALIVE_SECS`, `ECHOFLOW_LIVE__BUFFER`).

@@ -10,9 +10,12 @@ use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
+use crate::caller::check_caller;
+use crate::limits::Limits;
 use crate::live::LiveUpdates;
 use crate::proxy::{Upstreams, forward};
 use crate::routes::{auth, executions, users};
+use crate::screen::screen;
 use crate::settings::Settings;
 
 pub const SERVICE: &str = "gateway";
@@ -61,9 +64,14 @@ impl Application {
         )?);
         let db = web::Data::new(db);
         let refresh_ttl = web::Data::new(auth::RefreshTtl(settings.auth.refresh_token_ttl_secs));
+        let limits = web::Data::new(Limits::new(&settings.rate_limit));
         metrics::handle();
         let server = HttpServer::new(move || {
+            // Outermost last: the query token is lifted or dropped before the access log sees
+            // the URI; bad methods, bad paths and internal headers stop before any route.
             App::new()
+                .wrap(from_fn(check_caller))
+                .wrap(from_fn(screen))
                 .wrap(from_fn(metrics::track_requests))
                 .wrap(TracingLogger::default())
                 .wrap(from_fn(executions::lift_access_token))
@@ -71,6 +79,7 @@ impl Application {
                 .app_data(db.clone())
                 .app_data(upstreams.clone())
                 .app_data(refresh_ttl.clone())
+                .app_data(limits.clone())
                 .app_data(live.clone())
                 .service(
                     web::scope("/api/v1")

@@ -1,6 +1,6 @@
 //! Register, token, refresh and logout.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{Duration, Utc};
 use echoflow_service_kit::{ApiError, AuthUser, ErrorCode, JwtKeys};
 use sea_orm::{
@@ -12,7 +12,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::store::{audit, refresh_tokens, users};
+use crate::limits::{AuthRoute, Limits};
+use crate::store::{audit, refresh_tokens, revoked_tokens, users};
 
 /// How long refresh tokens live, as app data.
 #[derive(Clone, Copy)]
@@ -77,12 +78,31 @@ impl Email {
     }
 }
 
-fn check_password(password: &str) -> Result<(), ApiError> {
+/// The least zxcvbn score (0 to 4) a new password must reach: 3 is "safely
+/// unguessable" (about 10^8 guesses and more), which `password`, `12345678`
+/// and the account's own email or name are not.
+const MIN_PASSWORD_SCORE: u8 = 3;
+
+fn check_password(password: &str, user_inputs: &[&str]) -> Result<(), ApiError> {
     let chars = password.chars().count();
     if !(8..=128).contains(&chars) {
         return Err(ApiError::validation(
             "password must be 8 to 128 characters",
             json!({"field": "password"}),
+        ));
+    }
+    let estimate = zxcvbn::zxcvbn(password, user_inputs);
+    let score = u8::from(estimate.score());
+    if score < MIN_PASSWORD_SCORE {
+        let feedback = estimate.feedback();
+        let warning = feedback.and_then(|f| f.warning()).map(|w| w.to_string());
+        let suggestions: Vec<String> = feedback
+            .map(|f| f.suggestions().iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        return Err(ApiError::validation(
+            "password is too weak: it is common or easy to guess",
+            json!({"field": "password", "score": score, "min_score": MIN_PASSWORD_SCORE,
+                   "warning": warning, "suggestions": suggestions}),
         ));
     }
     Ok(())
@@ -128,15 +148,28 @@ async fn verify_password(password: String, hash: String) -> Result<bool, ApiErro
 
 /// Create an account.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "identity", request_body = RegisterRequest,
-    responses((status = 201, body = UserResponse), (status = 409, description = "email taken"), (status = 422, description = "invalid field")))]
-#[tracing::instrument(skip(db, body))]
+    responses((status = 201, body = UserResponse), (status = 409, description = "email taken"),
+        (status = 422, description = "invalid field, or a password that is common or easy to guess"),
+        (status = 429, description = "too many attempts from this address or for this address; see Retry-After")))]
+#[tracing::instrument(skip_all)]
 pub async fn register(
+    req: HttpRequest,
     db: web::Data<DatabaseConnection>,
+    limits: web::Data<Limits>,
     body: web::Json<RegisterRequest>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, actix_web::Error> {
     let body = body.into_inner();
+    limits
+        .check_auth(db.get_ref(), AuthRoute::Register, &req, &body.email)
+        .await?;
+    Ok(create_account(db.get_ref(), body).await?)
+}
+
+async fn create_account(
+    db: &DatabaseConnection,
+    body: RegisterRequest,
+) -> Result<HttpResponse, ApiError> {
     let email = Email::parse(&body.email)?;
-    check_password(&body.password)?;
     let name = body
         .name
         .map(|n| n.trim().to_string())
@@ -147,13 +180,16 @@ pub async fn register(
             json!({"field": "name"}),
         ));
     }
-    if users::find_by_email(db.get_ref(), &email.0)
-        .await?
-        .is_some()
-    {
+    let local_part = email.0.split('@').next().unwrap_or_default();
+    let mut user_inputs = vec![email.0.as_str(), local_part];
+    user_inputs.extend(name.as_deref());
+    check_password(&body.password, &user_inputs)?;
+    // Hashed before the address is looked up, so that a taken address costs
+    // the same time as a new one and timing does not tell which exist.
+    let password_hash = hash_password(body.password).await?;
+    if users::find_by_email(db, &email.0).await?.is_some() {
         return Err(email_taken());
     }
-    let password_hash = hash_password(body.password).await?;
     let now = Utc::now();
     let id = Uuid::now_v7();
     let txn = db.begin().await?;
@@ -196,28 +232,44 @@ fn email_taken() -> ApiError {
 
 /// Exchange email and password for an access token and a refresh token.
 #[utoipa::path(post, path = "/api/v1/auth/token", tag = "identity", request_body = TokenRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, description = "wrong credentials")))]
-#[tracing::instrument(skip(db, keys, ttl, body))]
+    responses((status = 200, body = TokenResponse), (status = 401, description = "wrong credentials"),
+        (status = 429, description = "too many attempts from this address or for this account; see Retry-After")))]
+#[tracing::instrument(skip_all)]
 pub async fn token(
+    req: HttpRequest,
     db: web::Data<DatabaseConnection>,
     keys: web::Data<JwtKeys>,
     ttl: web::Data<RefreshTtl>,
+    limits: web::Data<Limits>,
     body: web::Json<TokenRequest>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, actix_web::Error> {
     let body = body.into_inner();
-    let email = body.email.trim().to_lowercase();
-    let user = users::find_by_email(db.get_ref(), &email).await?;
+    limits
+        .check_auth(db.get_ref(), AuthRoute::Token, &req, &body.email)
+        .await?;
+    Ok(sign_in(db.get_ref(), &keys, ttl.0, &body.email, body.password).await?)
+}
+
+async fn sign_in(
+    db: &DatabaseConnection,
+    keys: &JwtKeys,
+    refresh_ttl_secs: i64,
+    email: &str,
+    password: String,
+) -> Result<HttpResponse, ApiError> {
+    let user = users::find_by_email(db, &email.trim().to_lowercase()).await?;
     let wrong = || ApiError::unauthorized("wrong email or password");
     let Some(user) = user else {
         // Spend the same time as a real check so timing does not reveal accounts.
-        let _ = hash_password(body.password).await;
+        let _ = hash_password(password).await;
         return Err(wrong());
     };
-    if !verify_password(body.password, user.password_hash.clone()).await? {
+    if !verify_password(password, user.password_hash.clone()).await? {
         return Err(wrong());
     }
     let txn = db.begin().await?;
-    let response = issue_tokens(&txn, &keys, ttl.0, &user).await?;
+    // A sign-in starts a new family of refresh tokens.
+    let response = issue_tokens(&txn, keys, refresh_ttl_secs, &user, Uuid::now_v7()).await?;
     audit::record(&txn, Some(user.id), "user.token_issued", json!({})).await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(response))
@@ -228,12 +280,14 @@ async fn issue_tokens<C: sea_orm::ConnectionTrait>(
     keys: &JwtKeys,
     refresh_ttl_secs: i64,
     user: &users::Model,
+    family_id: Uuid,
 ) -> Result<TokenResponse, ApiError> {
     let access_token = keys.issue(user.id, &user.email)?;
     let (refresh_token, token_hash) = refresh_tokens::generate();
     let now = Utc::now();
     refresh_tokens::ActiveModel {
         id: Set(Uuid::now_v7()),
+        family_id: Set(Some(family_id)),
         user_id: Set(user.id),
         token_hash: Set(token_hash),
         expires_at: Set(now + Duration::seconds(refresh_ttl_secs)),
@@ -251,6 +305,8 @@ async fn issue_tokens<C: sea_orm::ConnectionTrait>(
 }
 
 /// Trade a refresh token for new tokens; the old refresh token stops working.
+/// Presenting a token that was already traded revokes every refresh token
+/// descending from the same sign-in: one of its holders is not its owner.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "identity", request_body = RefreshRequest,
     responses((status = 200, body = TokenResponse), (status = 401, description = "unknown, used or expired token")))]
 #[tracing::instrument(skip(db, keys, ttl, body))]
@@ -262,12 +318,24 @@ pub async fn refresh(
 ) -> Result<HttpResponse, ApiError> {
     let invalid = || ApiError::unauthorized("the refresh token is invalid, used or expired");
     let hash = refresh_tokens::hash(body.refresh_token.trim());
+    let Some(old) = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::TokenHash.eq(hash.clone()))
+        .one(db.get_ref())
+        .await?
+    else {
+        return Err(invalid());
+    };
+    let family_id = old.family_id.unwrap_or(old.id);
+    if old.revoked_at.is_some() {
+        revoke_family(db.get_ref(), &old, family_id).await?;
+        return Err(invalid());
+    }
     let txn = db.begin().await?;
     let now = Utc::now();
     // Revoke first, conditionally: of two concurrent refreshes only one wins.
     let revoked = refresh_tokens::Entity::update_many()
         .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now))
-        .filter(refresh_tokens::Column::TokenHash.eq(hash.clone()))
+        .filter(refresh_tokens::Column::Id.eq(old.id))
         .filter(refresh_tokens::Column::RevokedAt.is_null())
         .filter(refresh_tokens::Column::ExpiresAt.gt(now))
         .exec(&txn)
@@ -275,31 +343,67 @@ pub async fn refresh(
     if revoked.rows_affected != 1 {
         return Err(invalid());
     }
-    let Some(old) = refresh_tokens::Entity::find()
-        .filter(refresh_tokens::Column::TokenHash.eq(hash))
-        .one(&txn)
-        .await?
-    else {
-        return Err(invalid());
-    };
     let Some(user) = users::Entity::find_by_id(old.user_id).one(&txn).await? else {
         return Err(invalid());
     };
-    let response = issue_tokens(&txn, &keys, ttl.0, &user).await?;
+    let response = issue_tokens(&txn, &keys, ttl.0, &user, family_id).await?;
     audit::record(&txn, Some(user.id), "user.token_refreshed", json!({})).await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(response))
 }
 
-/// Sign out everywhere: every refresh token of the caller stops working.
+/// A rotated refresh token came back: every token of its family stops working.
+async fn revoke_family(
+    db: &DatabaseConnection,
+    reused: &refresh_tokens::Model,
+    family_id: Uuid,
+) -> Result<(), ApiError> {
+    let txn = db.begin().await?;
+    let revoked = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(
+            sea_orm::Condition::any()
+                .add(refresh_tokens::Column::FamilyId.eq(family_id))
+                .add(refresh_tokens::Column::Id.eq(family_id)),
+        )
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        Some(reused.user_id),
+        "user.refresh_token_reused",
+        json!({"family_id": family_id, "revoked": revoked.rows_affected}),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::warn!(user_id = %reused.user_id, %family_id, revoked = revoked.rows_affected,
+        "a rotated refresh token was presented again; its family is revoked");
+    Ok(())
+}
+
+/// Sign out: the presented access token stops working at once (on every
+/// gateway), and every refresh token of the caller stops working.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "identity",
     responses((status = 204, description = "signed out")), security(("bearer" = [])))]
-#[tracing::instrument(skip(db, user), fields(user_id = %user.id))]
+#[tracing::instrument(skip(req, db, keys, user), fields(user_id = %user.id))]
 pub async fn logout(
+    req: HttpRequest,
     db: web::Data<DatabaseConnection>,
+    keys: web::Data<JwtKeys>,
     user: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
+    let claims = echoflow_service_kit::auth::bearer_token(&req)
+        .map(|token| keys.verify(token))
+        .transpose()?;
     let txn = db.begin().await?;
+    if let Some(claims) = claims
+        && let Some(jti) = claims.jti
+    {
+        let expires_at = chrono::DateTime::from_timestamp(claims.exp, 0)
+            .unwrap_or_else(|| Utc::now() + Duration::seconds(keys.access_ttl_secs.max(0)));
+        revoked_tokens::revoke(&txn, jti, expires_at).await?;
+    }
     refresh_tokens::Entity::update_many()
         .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(refresh_tokens::Column::UserId.eq(user.id))

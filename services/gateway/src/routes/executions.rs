@@ -152,16 +152,16 @@ impl StreamState {
     }
 }
 
-/// For the stream route only, moves `?access_token=` into an `Authorization: Bearer` header
-/// (unless one was sent) and out of the URI, so [`AuthUser`] accepts it and no log line or
-/// trace carries the token. Wrapped outermost, before the request logger.
+/// Takes `?access_token=` out of every URI, so that no log line or trace carries a token;
+/// on the stream route only, it becomes an `Authorization: Bearer` header (unless one was
+/// sent) for [`AuthUser`]; elsewhere it is dropped and never accepted. Wrapped outermost,
+/// before the request logger.
 pub async fn lift_access_token(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if req.path() == STREAM_PATH {
-        lift(&mut req);
-    }
+    let accepted = req.path() == STREAM_PATH;
+    lift(&mut req, accepted);
     next.call(req).await
 }
 
@@ -170,20 +170,20 @@ struct TokenParam {
     access_token: String,
 }
 
-fn lift(req: &mut ServiceRequest) {
+fn lift(req: &mut ServiceRequest, accepted: bool) {
     let Some(query) = req.uri().query() else {
         return;
     };
     let (tokens, kept): (Vec<&str>, Vec<&str>) = query
         .split('&')
         .partition(|pair| pair.split('=').next() == Some("access_token"));
-    let Some(token) = tokens
+    if tokens.is_empty() {
+        return;
+    }
+    let token = tokens
         .iter()
         .find_map(|pair| web::Query::<TokenParam>::from_query(pair).ok())
-        .map(|param| param.into_inner().access_token)
-    else {
-        return;
-    };
+        .map(|param| param.into_inner().access_token);
     let target = if kept.is_empty() {
         req.path().to_owned()
     } else {
@@ -194,7 +194,9 @@ fn lift(req: &mut ServiceRequest) {
     };
     req.match_info_mut().get_mut().update(&uri);
     req.head_mut().uri = uri;
-    if !req.headers().contains_key(header::AUTHORIZATION)
+    if accepted
+        && let Some(token) = token
+        && !req.headers().contains_key(header::AUTHORIZATION)
         && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
     {
         req.headers_mut().insert(header::AUTHORIZATION, value);
@@ -281,7 +283,7 @@ mod tests {
         let mut req = actix_web::test::TestRequest::get()
             .uri("/api/v1/executions/stream?workflow_id=w&access_token=a%2Eb.c&execution_id=e")
             .to_srv_request();
-        lift(&mut req);
+        lift(&mut req, true);
         assert_eq!(req.query_string(), "workflow_id=w&execution_id=e");
         assert_eq!(
             req.headers().get(header::AUTHORIZATION).unwrap(),
@@ -292,11 +294,22 @@ mod tests {
             .uri("/api/v1/executions/stream?access_token=from-query")
             .insert_header((header::AUTHORIZATION, "Bearer from-header"))
             .to_srv_request();
-        lift(&mut req);
+        lift(&mut req, true);
         assert_eq!(req.query_string(), "");
         assert_eq!(
             req.headers().get(header::AUTHORIZATION).unwrap(),
             "Bearer from-header"
         );
+    }
+
+    #[test]
+    fn elsewhere_the_query_token_is_dropped_and_not_accepted() {
+        let mut req = actix_web::test::TestRequest::get()
+            .uri("/api/v1/workflows?limit=5&access_token=secret-token")
+            .to_srv_request();
+        lift(&mut req, false);
+        assert_eq!(req.query_string(), "limit=5");
+        assert_eq!(req.uri().to_string(), "/api/v1/workflows?limit=5");
+        assert!(req.headers().get(header::AUTHORIZATION).is_none());
     }
 }

@@ -13,6 +13,9 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    /// The sign-in this token descends from (the first token's id); reuse of
+    /// a rotated token revokes the whole family.
+    pub family_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

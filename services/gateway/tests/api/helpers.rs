@@ -62,7 +62,9 @@ pub async fn spawn_app_with_settings(extra: Vec<(&str, String)>) -> TestApp {
     spawn_app_configured(&closed_loopback_url(), &closed_loopback_url(), extra).await
 }
 
-async fn spawn_app_configured(
+/// The gateway routing to the given registry and executor, with these settings on top
+/// (`database.url` among them replaces the temp SQLite file).
+pub async fn spawn_app_configured(
     registry_url: &str,
     executor_url: &str,
     extra: Vec<(&str, String)>,
@@ -108,6 +110,26 @@ async fn spawn_app_configured(
         server: Some(server),
         db_path,
     }
+}
+
+/// Sends `head` (request line and headers, without the blank line) as written, on a new
+/// connection: no client normalises its path. Returns the status and the JSON body.
+pub async fn raw_request(address: &str, head: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let request = format!("{head}\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"));
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 /// Status and JSON body (Null when the body is empty or not JSON).
@@ -210,6 +232,15 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> Response {
         self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_with_token(&self, path: &str, access_token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Registers a new user and signs in: (email, token response body).

@@ -2,9 +2,13 @@
 //!
 //! Accounts and tokens: register, token, refresh (rotation), logout, /users/me.
 
-use serde_json::Value;
+use serde_json::{Value, json};
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{PASSWORD, assert_error, read, spawn_app, unique_email};
+use crate::helpers::{
+    PASSWORD, assert_error, closed_loopback_url, read, spawn_app, spawn_app_with, unique_email,
+};
 
 #[tokio::test]
 async fn register_answers_201_with_the_new_account() {
@@ -80,8 +84,29 @@ async fn register_refuses_invalid_fields_with_422() {
         let error = assert_error(&body, "VALIDATION_ERROR");
         assert_eq!(error["details"]["field"], field, "{body}");
     }
-    // Exactly eight characters is enough.
-    let (status, body) = read(app.register(&unique_email(), "12345678", None).await).await;
+}
+
+#[tokio::test]
+async fn register_refuses_common_and_weak_passwords_with_422() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    let local_part = email.split('@').next().unwrap().to_string();
+    for weak in [
+        "password",
+        "12345678",
+        "password123",
+        "qwertyuiop",
+        "hunter2hunter2",
+        local_part.as_str(),
+    ] {
+        let (status, body) = read(app.register(&email, weak, None).await).await;
+        assert_eq!(status, 422, "{weak:?}: {body}");
+        let error = assert_error(&body, "VALIDATION_ERROR");
+        assert_eq!(error["details"]["field"], "password", "{body}");
+        assert!(error["details"]["score"].as_u64().unwrap() < 3, "{body}");
+    }
+    // Nothing was created: the address is still free for a strong password.
+    let (status, body) = read(app.register(&email, PASSWORD, None).await).await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -225,17 +250,40 @@ async fn refresh_rotates_the_refresh_token() {
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["email"], email);
 
-    // The old refresh token stopped working.
+    // The new one works, once; the old one stopped working.
+    let (status, third) = read(app.refresh(second).await).await;
+    assert_eq!(status, 200, "{third}");
+    let (status, body) = read(app.refresh(first).await).await;
+    assert_eq!(status, 401, "{body}");
+    assert_error(&body, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn reusing_a_rotated_refresh_token_revokes_its_whole_family() {
+    let app = spawn_app().await;
+    let (email, tokens) = app.signed_in_user().await;
+    let (_, other_session) = read(app.token(&email, PASSWORD).await).await;
+    let first = tokens["refresh_token"].as_str().unwrap();
+    let (_, second) = read(app.refresh(first).await).await;
+    let (status, third) = read(app.refresh(second["refresh_token"].as_str().unwrap()).await).await;
+    assert_eq!(status, 200, "{third}");
+
+    // Someone presents the first token again: it was rotated, so it leaked.
     let (status, body) = read(app.refresh(first).await).await;
     assert_eq!(status, 401, "{body}");
     assert_error(&body, "UNAUTHORIZED");
 
-    // The new one works, once.
-    let (status, third) = read(app.refresh(second).await).await;
-    assert_eq!(status, 200, "{third}");
-    let (status, body) = read(app.refresh(second).await).await;
+    // The newest token of that sign-in stops working too ...
+    let (status, body) = read(app.refresh(third["refresh_token"].as_str().unwrap()).await).await;
     assert_eq!(status, 401, "{body}");
     assert_error(&body, "UNAUTHORIZED");
+    // ... while the same user's other sign-in is a family of its own.
+    let (status, body) = read(
+        app.refresh(other_session["refresh_token"].as_str().unwrap())
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]
@@ -278,6 +326,37 @@ async fn logout_revokes_every_refresh_token_of_the_caller() {
     assert_eq!(status, 200, "{body}");
     // Signing in again works.
     assert_eq!(app.token(&email, PASSWORD).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_logged_out_access_token_is_refused_at_once_everywhere() {
+    let registry = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&registry)
+        .await;
+    let app = spawn_app_with(&registry.uri(), &closed_loopback_url()).await;
+    let (_, tokens) = app.signed_in_user().await;
+    let (_, other_user) = app.signed_in_user().await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(app.me(Some(access)).await.status(), 200);
+
+    assert_eq!(app.logout(access).await.status(), 204);
+
+    let (status, body) = read(app.me(Some(access)).await).await;
+    assert_eq!(status, 401, "{body}");
+    assert_error(&body, "UNAUTHORIZED");
+    // Nor does a proxied route take it: the gateway refuses it before the service.
+    let (status, body) = read(app.get_with_token("/api/v1/workflows", access).await).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(registry.received_requests().await.unwrap().is_empty());
+    let stream = app
+        .get(&format!("/api/v1/executions/stream?access_token={access}"))
+        .await;
+    assert_eq!(stream.status(), 401);
+    // Another user's token still works.
+    let other = other_user["access_token"].as_str().unwrap();
+    assert_eq!(app.me(Some(other)).await.status(), 200);
 }
 
 #[tokio::test]

@@ -5,4 +5,6 @@ mod executions_stream;
 mod health;
 mod helpers;
 mod identity;
+mod limits;
+mod paths;
 mod routing;
