@@ -3,6 +3,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
+use echoflow_service_kit::pagination::{Pagination, PaginationParams};
 use echoflow_service_kit::{ApiError, AuthUser};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
@@ -13,7 +14,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Page, invalid, optional_text, required_text};
+use super::{invalid, optional_text, required_text};
 use crate::api_key;
 use crate::chatbot::ChatbotSettings;
 use crate::settings::ChatSettings;
@@ -129,22 +130,22 @@ pub async fn create(
     Ok(HttpResponse::Created().json(response(model, Some(key), &chat)))
 }
 
-#[utoipa::path(get, path = "/api/v1/chatbots", tag = "chatbots", params(Page),
+#[utoipa::path(get, path = "/api/v1/chatbots", tag = "chatbots", params(PaginationParams),
     responses((status = 200, body = ChatbotList)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn list(
     user: AuthUser,
     db: web::Data<DatabaseConnection>,
     chat: web::Data<ChatSettings>,
-    page: web::Query<Page>,
+    page: Pagination,
 ) -> Result<HttpResponse, ApiError> {
     let query = chatbots::Entity::find().filter(chatbots::Column::OwnerId.eq(user.id));
     let total = query.clone().count(db.get_ref()).await?;
     let items = query
         .order_by_desc(chatbots::Column::CreatedAt)
         .order_by_desc(chatbots::Column::Id)
-        .limit(page.limit())
-        .offset(page.offset())
+        .limit(page.limit)
+        .offset(page.offset)
         .all(db.get_ref())
         .await?
         .into_iter()

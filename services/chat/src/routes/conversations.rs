@@ -3,6 +3,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
+use echoflow_service_kit::pagination::{Pagination, PaginationParams};
 use echoflow_service_kit::{ApiError, AuthUser};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -13,14 +14,12 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::chatbots::owned;
-use super::{Page, chat::normalise_email};
+use super::chat::normalise_email;
 use crate::store::{chatbots, messages, sessions, tags};
 
 #[derive(Deserialize, IntoParams)]
 pub struct ConversationQuery {
     pub user_email: Option<String>,
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -68,7 +67,7 @@ pub struct MessageList {
     pub total: u64,
 }
 
-#[utoipa::path(get, path = "/api/v1/chatbots/{id}/conversations", tag = "chat", params(ConversationQuery),
+#[utoipa::path(get, path = "/api/v1/chatbots/{id}/conversations", tag = "chat", params(ConversationQuery, PaginationParams),
     responses((status = 200, body = ConversationList), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn list(
@@ -76,12 +75,9 @@ pub async fn list(
     db: web::Data<DatabaseConnection>,
     id: web::Path<Uuid>,
     query: web::Query<ConversationQuery>,
+    page: Pagination,
 ) -> Result<HttpResponse, ApiError> {
     let bot = owned(&db, *id, &user).await?;
-    let page = Page {
-        limit: query.limit,
-        offset: query.offset,
-    };
     let mut find = sessions::Entity::find().filter(sessions::Column::ChatbotId.eq(bot.id));
     if let Some(email) = normalise_email(query.user_email.as_deref())? {
         find = find.filter(sessions::Column::UserEmail.eq(email));
@@ -90,8 +86,8 @@ pub async fn list(
     let rows = find
         .order_by_desc(sessions::Column::LastMessageAt)
         .order_by_desc(sessions::Column::Id)
-        .limit(page.limit())
-        .offset(page.offset())
+        .limit(page.limit)
+        .offset(page.offset)
         .all(db.get_ref())
         .await?;
     let ids: Vec<Uuid> = rows.iter().map(|s| s.id).collect();
@@ -116,14 +112,14 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(ConversationList { items, total }))
 }
 
-#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "chat", params(Page),
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "chat", params(PaginationParams),
     responses((status = 200, body = MessageList), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn messages(
     user: AuthUser,
     db: web::Data<DatabaseConnection>,
     id: web::Path<Uuid>,
-    page: web::Query<Page>,
+    page: Pagination,
 ) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::not_found("conversation");
     let session = sessions::Entity::find_by_id(*id)
@@ -138,8 +134,8 @@ pub async fn messages(
     let rows = find
         .order_by_asc(messages::Column::CreatedAt)
         .order_by_asc(messages::Column::Id)
-        .limit(page.limit.unwrap_or(200).clamp(1, 1000))
-        .offset(page.offset())
+        .limit(page.limit)
+        .offset(page.offset)
         .all(db.get_ref())
         .await?;
     let session_tags = tags::of_sessions(db.get_ref(), &[session.id])

@@ -187,7 +187,18 @@ async fn create_account(
     // Hashed before the address is looked up, so that a taken address costs
     // the same time as a new one and timing does not tell which exist.
     let password_hash = hash_password(body.password).await?;
-    if users::find_by_email(db, &email.0).await?.is_some() {
+    if let Some(existing) = users::find_by_email(db, &email.0).await? {
+        // The account's owner may want to know; and the write keeps this
+        // answer about as slow as a registration's.
+        let txn = db.begin().await?;
+        audit::record(
+            &txn,
+            Some(existing.id),
+            "user.registration_refused",
+            json!({}),
+        )
+        .await?;
+        txn.commit().await?;
         return Err(email_taken());
     }
     let now = Utc::now();
