@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod pagination;
 pub mod settings;
 pub mod shutdown;
 pub mod strong_secrets;
@@ -15,4 +16,5 @@ pub mod telemetry;
 
 pub use auth::{AuthUser, InternalCaller, JwtKeys};
 pub use error::{ApiError, ErrorCode};
+pub use pagination::Pagination;
 pub use settings::load_settings;

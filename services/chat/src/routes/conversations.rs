@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::chatbots::owned;
 use super::chat::normalise_email;
+use super::chatbots::owned;
 use crate::store::{chatbots, messages, sessions, tags};
 
 #[derive(Deserialize, IntoParams)]

@@ -8,26 +8,7 @@ pub mod intents;
 pub mod internal;
 
 use echoflow_service_kit::ApiError;
-use serde::Deserialize;
 use serde_json::json;
-use utoipa::IntoParams;
-
-/// `limit` (1..=200, default 50) and `offset` of a list.
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct Page {
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
-}
-
-impl Page {
-    pub fn limit(&self) -> u64 {
-        self.limit.unwrap_or(50).clamp(1, 200)
-    }
-
-    pub fn offset(&self) -> u64 {
-        self.offset.unwrap_or(0)
-    }
-}
 
 /// A 422 naming the field at fault.
 pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {

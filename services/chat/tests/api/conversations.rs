@@ -212,3 +212,31 @@ async fn an_idle_conversation_is_not_continued_by_email() {
     assert_eq!(all["total"], 3);
     assert_eq!(all["items"][1]["id"], other["session_id"]);
 }
+
+#[tokio::test]
+async fn every_list_refuses_a_page_out_of_range_or_malformed_with_the_same_422() {
+    use echoflow_service_kit::pagination::{Pagination, REFUSED_QUERIES};
+    let app = spawn_app().await;
+    let bot = app.faq_bot().await;
+    let said = app.say(&bot, "hello").await;
+    let session = said["session_id"].as_str().unwrap();
+    for path in [
+        "/api/v1/chatbots".to_string(),
+        format!("/api/v1/chatbots/{}/conversations", bot.id),
+        format!("/api/v1/conversations/{session}/messages"),
+    ] {
+        for (query, _) in REFUSED_QUERIES {
+            let (status, body) = app.get_as(&app.token, &format!("{path}?{query}")).await;
+            assert_eq!(status, 422, "{path}?{query}: {body}");
+            let expected = Pagination::from_query(query).unwrap_err().body();
+            assert_eq!(body, expected, "{path}?{query}");
+        }
+        let (status, body) = app
+            .get_as(&app.token, &format!("{path}?limit=200&offset=1000000"))
+            .await;
+        assert_eq!(
+            (status, body["items"].as_array().map(Vec::len)),
+            (200, Some(0))
+        );
+    }
+}

@@ -5,6 +5,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use echoflow_bus::outbox::OutboxHandle;
+use echoflow_service_kit::pagination::{Pagination, PaginationParams};
 use echoflow_service_kit::{ApiError, AuthUser, ErrorCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -175,8 +176,6 @@ pub struct DeadLetterQuery {
     pub since: Option<DateTime<Utc>>,
     /// true: only replayed ones; false: only those not replayed yet.
     pub replayed: Option<bool>,
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -223,13 +222,14 @@ impl From<dead_letters::Model> for DeadLetterView {
 }
 
 /// The caller's dead letters, newest first.
-#[utoipa::path(get, path = "/api/v1/dead-letters", tag = "executions", params(DeadLetterQuery),
+#[utoipa::path(get, path = "/api/v1/dead-letters", tag = "executions", params(DeadLetterQuery, PaginationParams),
     responses((status = 200, body = DeadLetterList)), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn list_dead_letters(
     user: AuthUser,
     db: web::Data<DatabaseConnection>,
     query: web::Query<DeadLetterQuery>,
+    page: Pagination,
 ) -> Result<HttpResponse, ApiError> {
     let mut find = dead_letters::Entity::find().filter(dead_letters::Column::OwnerId.eq(user.id));
     if let Some(workflow) = query.workflow_id {
@@ -247,8 +247,8 @@ pub async fn list_dead_letters(
     let items = find
         .order_by_desc(dead_letters::Column::CreatedAt)
         .order_by_desc(dead_letters::Column::Id)
-        .limit(query.limit.unwrap_or(50).clamp(1, 500))
-        .offset(query.offset.unwrap_or(0))
+        .limit(page.limit)
+        .offset(page.offset)
         .all(db.get_ref())
         .await?
         .into_iter()

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
+use echoflow_service_kit::pagination::{Pagination, PaginationParams};
 use echoflow_service_kit::{ApiError, AuthUser};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -19,8 +20,6 @@ pub struct ListQuery {
     pub workflow_id: Option<Uuid>,
     pub chatbot_id: Option<Uuid>,
     pub status: Option<String>,
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -88,21 +87,15 @@ fn summary(e: &executions::Model) -> ExecutionSummary {
 }
 
 /// The caller's executions, newest first.
-#[utoipa::path(get, path = "/api/v1/executions", tag = "executions", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/executions", tag = "executions", params(ListQuery, PaginationParams),
     responses((status = 200, body = ExecutionList), (status = 422, description = "bad filter")), security(("bearer" = [])))]
-#[tracing::instrument(skip(db, user, query), fields(user_id = %user.id))]
+#[tracing::instrument(skip(db, user, query, page), fields(user_id = %user.id))]
 pub async fn list(
     db: web::Data<DatabaseConnection>,
     user: AuthUser,
     query: web::Query<ListQuery>,
+    page: Pagination,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation(
-            "limit must be 1 to 200",
-            json!({"path": "limit"}),
-        ));
-    }
     let mut select = executions::Entity::find().filter(executions::Column::OwnerId.eq(user.id));
     if let Some(wf) = query.workflow_id {
         select = select.filter(executions::Column::WorkflowId.eq(wf));
@@ -123,8 +116,8 @@ pub async fn list(
     let items = select
         .order_by_desc(executions::Column::QueuedAt)
         .order_by_desc(executions::Column::Id)
-        .limit(limit)
-        .offset(query.offset.unwrap_or(0))
+        .limit(page.limit)
+        .offset(page.offset)
         .all(db.get_ref())
         .await?
         .iter()

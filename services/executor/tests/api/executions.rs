@@ -229,3 +229,26 @@ async fn the_internal_endpoint_needs_the_service_token() {
         .await;
     assert_eq!(garbage.status(), 422);
 }
+
+#[tokio::test]
+async fn every_list_refuses_a_page_out_of_range_or_malformed_with_the_same_422() {
+    use echoflow_service_kit::pagination::{Pagination, REFUSED_QUERIES};
+    let app = spawn_app().await;
+    let user = TestUser::new();
+    for path in ["/api/v1/executions", "/api/v1/dead-letters"] {
+        for (query, _) in REFUSED_QUERIES {
+            let response = app.get(&format!("{path}?{query}"), Some(&user.token)).await;
+            assert_eq!(response.status(), 422, "{path}?{query}");
+            let body: Value = response.json().await.unwrap();
+            let expected = Pagination::from_query(query).unwrap_err().body();
+            assert_eq!(body, expected, "{path}?{query}");
+        }
+        let response = app
+            .get(
+                &format!("{path}?limit=200&offset=1000000"),
+                Some(&user.token),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{path}");
+    }
+}

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
+use echoflow_service_kit::pagination::{Pagination, PaginationParams};
 use echoflow_service_kit::{ApiError, AuthUser};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -21,8 +22,6 @@ pub struct AuditQuery {
     /// `workflow.deactivated`, `workflow.rolled_back`, `workflow.copied`,
     /// `workflow.webhook_rotated`, `workflow.deleted`.
     pub action: Option<String>,
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -44,13 +43,14 @@ pub struct AuditList {
 }
 
 /// Changes to the caller's workflows, newest first.
-#[utoipa::path(get, path = "/api/v1/audit-log", tag = "workflows", params(AuditQuery),
+#[utoipa::path(get, path = "/api/v1/audit-log", tag = "workflows", params(AuditQuery, PaginationParams),
     responses((status = 200, body = AuditList)), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn list(
     db: web::Data<DatabaseConnection>,
     user: AuthUser,
     query: web::Query<AuditQuery>,
+    page: Pagination,
 ) -> Result<HttpResponse, ApiError> {
     let mut find = audit::Entity::find().filter(audit::Column::OwnerId.eq(user.id));
     if let Some(workflow) = query.workflow_id {
@@ -63,8 +63,8 @@ pub async fn list(
     let items = find
         .order_by_desc(audit::Column::At)
         .order_by_desc(audit::Column::Id)
-        .limit(query.limit.unwrap_or(50).clamp(1, 500))
-        .offset(query.offset.unwrap_or(0))
+        .limit(page.limit)
+        .offset(page.offset)
         .all(db.get_ref())
         .await?
         .into_iter()

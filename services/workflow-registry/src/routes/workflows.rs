@@ -3,6 +3,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use echoflow_domain::{ExecutionPlan, FlowDefinition, GraphFault, catalogue};
+use echoflow_service_kit::pagination::{Pagination, PaginationParams};
 use echoflow_service_kit::{ApiError, AuthUser, ErrorCode};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -71,8 +72,6 @@ pub struct ListQuery {
     pub is_active: Option<bool>,
     /// Case-insensitive substring of the name.
     pub q: Option<String>,
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
 }
 
 /// The most nodes and edges a workflow may have (`registry.max_nodes`,
@@ -379,7 +378,7 @@ pub async fn get(
 }
 
 /// The caller's workflows, newest first.
-#[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows", params(ListQuery, PaginationParams),
     responses((status = 200, body = WorkflowList)), security(("bearer" = [])))]
 #[tracing::instrument(skip(db, public, user, query), fields(user_id = %user.id))]
 pub async fn list(
@@ -387,14 +386,8 @@ pub async fn list(
     public: web::Data<PublicUrl>,
     user: AuthUser,
     query: web::Query<ListQuery>,
+    page: Pagination,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation(
-            "limit must be 1 to 200",
-            json!({"path": "limit"}),
-        ));
-    }
     let mut select = workflows::Entity::find().filter(workflows::Column::OwnerId.eq(user.id));
     if let Some(chatbot) = query.chatbot_id {
         select = select.filter(workflows::Column::ChatbotId.eq(chatbot));
@@ -419,8 +412,8 @@ pub async fn list(
     let page = select
         .order_by_desc(workflows::Column::CreatedAt)
         .order_by_desc(workflows::Column::Id)
-        .limit(limit)
-        .offset(query.offset.unwrap_or(0))
+        .limit(page.limit)
+        .offset(page.offset)
         .all(db.get_ref())
         .await?;
     let ids: Vec<Uuid> = page.iter().map(|w| w.id).collect();
