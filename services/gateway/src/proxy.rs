@@ -217,4 +217,20 @@ mod tests {
         assert_eq!(u.owner_of("/api/v1/workflowsx"), None);
         assert_eq!(u.owner_of("/api/v1/unknown"), None);
     }
+
+    #[test]
+    fn a_url_that_normalises_out_of_its_service_public_prefix_is_refused() {
+        let u = Upstreams::new("http://r", "http://e", "http://c/base", "http://i").unwrap();
+        for url in [
+            "http://c/base/api/v1/chatbots/../../../internal/chatbots/x",
+            "http://c/base/api/v1/chatbots/%2e%2e/%2e%2e/%2e%2e/internal/x",
+            "http://c/base/api/v1/chatbots/../../workflows",
+            "http://c/internal/chatbots/x",
+        ] {
+            assert!(upstream_url(&u, "http://c/base", url).is_err(), "{url}");
+        }
+        let kept =
+            upstream_url(&u, "http://c/base", "http://c/base/api/v1/chatbots/b?x=1").unwrap();
+        assert_eq!(kept.as_str(), "http://c/base/api/v1/chatbots/b?x=1");
+    }
 }
