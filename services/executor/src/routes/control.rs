@@ -274,13 +274,52 @@ pub async fn get_dead_letter(
     Ok(HttpResponse::Ok().json(DeadLetterView::from(letter)))
 }
 
+/// What to replay: at least one of `ids`, `workflow_id`, `since`, or
+/// `all: true` (every dead letter not replayed yet). A body that names
+/// nothing replays nothing.
 #[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
     /// These dead letters; or, without ids, every one not replayed yet that
     /// matches `workflow_id` and `since`.
     pub ids: Option<Vec<Uuid>>,
     pub workflow_id: Option<Uuid>,
     pub since: Option<DateTime<Utc>>,
+    /// `true`: every dead letter not replayed yet (narrowed by `workflow_id`
+    /// and `since` when given).
+    #[serde(default)]
+    pub all: bool,
+}
+
+impl ReplayRequest {
+    /// Reads the body: not JSON is 400, not this shape or naming nothing is 422.
+    fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        const SAY: &str = "name what to replay: ids, workflow_id, since, or \"all\": true";
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                format!("the body is empty: {SAY}"),
+            ));
+        }
+        let request: Self = serde_json::from_slice(body).map_err(|e| {
+            if e.is_data() {
+                ApiError::validation(
+                    format!("invalid body: {e}"),
+                    json!({"line": e.line(), "column": e.column()}),
+                )
+            } else {
+                ApiError::new(ErrorCode::BadRequest, format!("malformed JSON: {e}"))
+            }
+        })?;
+        let names_something = request.all
+            || request.ids.is_some()
+            || request.workflow_id.is_some()
+            || request.since.is_some();
+        if !names_something {
+            return Err(ApiError::validation(SAY, json!({"path": "all"})));
+        }
+        Ok(request)
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -303,15 +342,18 @@ const REPLAY_BATCH: u64 = 500;
 /// Replay dead letters: each failed execution is retried from its failed
 /// step as a new, linked execution.
 #[utoipa::path(post, path = "/api/v1/dead-letters/replay", tag = "executions", request_body = ReplayRequest,
-    responses((status = 202, body = ReplayAccepted)), security(("bearer" = [])))]
+    responses((status = 202, body = ReplayAccepted), (status = 400, description = "the body is empty or not JSON"),
+        (status = 422, description = "the body names nothing to replay, or has an unknown field")), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn replay(
     user: AuthUser,
     db: web::Data<DatabaseConnection>,
     control: web::Data<Control>,
-    body: Option<web::Json<ReplayRequest>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    // Read by hand: an `Option<Json<_>>` turned every unreadable body into
+    // "no filter", which replayed everything.
+    let body = ReplayRequest::parse(&body)?;
     let mut find = dead_letters::Entity::find().filter(dead_letters::Column::OwnerId.eq(user.id));
     if let Some(ids) = &body.ids {
         find = find.filter(dead_letters::Column::Id.is_in(ids.clone()));

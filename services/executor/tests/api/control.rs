@@ -674,3 +674,50 @@ async fn executions_older_than_the_retention_are_pruned_with_their_steps() {
         404
     );
 }
+
+/// A replay body that does not parse, or names nothing, replays nothing;
+/// replaying every dead letter takes `{"all": true}`.
+#[tokio::test]
+async fn a_replay_body_that_does_not_parse_or_names_nothing_replays_nothing() {
+    let app = spawn_app().await;
+    let user = TestUser::new();
+    let server = MockServer::start().await;
+    Mock::given(path("/call"))
+        .respond_with(status(503))
+        .mount(&server)
+        .await;
+    let flow = call_flow(&server, json!({}));
+    let job = flow.job(&user, json!({}));
+    assert_eq!(app.run(&job, &user).await["status"], "failed");
+    let list = get(&app, "/api/v1/dead-letters", &user).await;
+    assert_eq!(list["total"], 1, "{list}");
+    let id = list["items"][0]["id"].as_str().unwrap().to_string();
+
+    let url = format!("{}/api/v1/dead-letters/replay", app.address);
+    for (content_type, body, expected) in [
+        (Some("application/json"), r#"{"ids": ["#, 400),
+        (Some("application/xml"), r#"<replay all="true"/>"#, 400),
+        (Some("application/json"), "", 400),
+        (None, "", 400),
+        (Some("application/json"), "{}", 422),
+        (Some("application/json"), r#"{"all": false}"#, 422),
+        (Some("application/json"), r#"{"every": true}"#, 422),
+        (Some("application/json"), "[]", 422),
+    ] {
+        let mut request = app.client.post(&url).bearer_auth(&user.token);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.body(body).send().await.unwrap();
+        let code = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(code, expected, "{content_type:?} {body:?}: {answer}");
+        assert!(answer["error"]["code"].is_string(), "{body:?}: {answer}");
+        let letter = get(&app, &format!("/api/v1/dead-letters/{id}"), &user).await;
+        assert!(letter["replayed_at"].is_null(), "{body:?} replayed {letter}");
+    }
+
+    let (code, body) = post(&app, "/api/v1/dead-letters/replay", &user, json!({"all": true})).await;
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(body["replayed"][0]["dead_letter_id"], id.as_str(), "{body}");
+}
