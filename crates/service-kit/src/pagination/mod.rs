@@ -3,19 +3,15 @@
 
 use std::future::{Ready, ready};
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use serde_json::json;
 use utoipa::IntoParams;
 
 use crate::ApiError;
 
-/// Items per page when the caller does not say.
-pub const DEFAULT_LIMIT: u64 = 50;
-/// Most items per page.
-pub const MAX_LIMIT: u64 = 200;
-/// Deepest offset: far beyond any real list, and well inside SQL's signed
-/// 64-bit `OFFSET` (2^63 and above made sqlx panic).
-pub const MAX_OFFSET: u64 = 1_000_000;
+mod page;
+
+pub use page::{DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET};
 
 /// Queries every list route answers 422 (with the field at fault in
 /// `details.path`): the examples the tests of each route send.
@@ -66,49 +62,15 @@ impl Pagination {
     /// Reads `limit` and `offset` from a raw query string; a value that is
     /// not a whole number in range, or is given twice, is a 422 naming it.
     pub fn from_query(query: &str) -> Result<Self, ApiError> {
-        let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
-            .map_err(|e| ApiError::validation(format!("invalid query string: {e}"), json!({})))?
-            .into_inner();
-        let (mut limit, mut offset) = (None, None);
-        for (key, value) in pairs {
-            match key.as_str() {
-                "limit" => set_once(&mut limit, "limit", parse("limit", &value, 1, MAX_LIMIT)?)?,
-                "offset" => set_once(
-                    &mut offset,
-                    "offset",
-                    parse("offset", &value, 0, MAX_OFFSET)?,
-                )?,
-                _ => {}
-            }
-        }
-        Ok(Self {
-            limit: limit.unwrap_or(DEFAULT_LIMIT),
-            offset: offset.unwrap_or(0),
-        })
+        let (limit, offset) = page::limit_and_offset(query).map_err(|fault| match fault.field {
+            Some(field) => ApiError::validation(
+                format!("{field}: {}", fault.message),
+                json!({"path": field, "message": fault.message}),
+            ),
+            None => ApiError::validation(fault.message, json!({})),
+        })?;
+        Ok(Self { limit, offset })
     }
-}
-
-fn parse(field: &str, value: &str, min: u64, max: u64) -> Result<u64, ApiError> {
-    value
-        .parse::<u64>()
-        .ok()
-        .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| invalid(field, format!("must be a whole number from {min} to {max}")))
-}
-
-fn set_once(slot: &mut Option<u64>, field: &str, value: u64) -> Result<(), ApiError> {
-    if slot.replace(value).is_some() {
-        return Err(invalid(field, "must be given once"));
-    }
-    Ok(())
-}
-
-fn invalid(field: &str, message: impl Into<String>) -> ApiError {
-    let message = message.into();
-    ApiError::validation(
-        format!("{field}: {message}"),
-        json!({"path": field, "message": message}),
-    )
 }
 
 impl FromRequest for Pagination {
@@ -124,7 +86,7 @@ impl FromRequest for Pagination {
 mod tests {
     use super::*;
     use actix_web::test as atest;
-    use actix_web::{App, HttpResponse, http::StatusCode};
+    use actix_web::{App, HttpResponse, http::StatusCode, web};
 
     #[test]
     fn defaults_and_bounds() {
