@@ -107,6 +107,9 @@ active_key_id = "dev"
 
 [executor]
 allow_networks = ""
+# public: HTTP steps reach any public address plus allow_networks;
+# allowlist: only allow_networks (nothing leaves those networks).
+egress = "public"
 concurrency = 32
 http_timeout_ms = 30000
 max_output_bytes = 1048576

@@ -24,6 +24,10 @@ pub struct ExecutorSettings {
     /// Comma-separated CIDRs that `action.http_request` may reach although
     /// they are private, loopback, link-local or metadata addresses.
     pub allow_networks: String,
+    /// `public` (default): HTTP steps reach any public address plus
+    /// `allow_networks`; `allowlist`: only `allow_networks`.
+    #[serde(default)]
+    pub egress: crate::engine::network::Egress,
     /// Jobs run at once (the queue prefetch).
     pub concurrency: u16,
     /// Default timeout of one HTTP request step.

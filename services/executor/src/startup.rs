@@ -38,8 +38,9 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings, bus: SharedBus) -> anyhow::Result<Self> {
-        let policy =
-            NetworkPolicy::parse(&settings.executor.allow_networks).map_err(anyhow::Error::msg)?;
+        let policy = NetworkPolicy::parse(&settings.executor.allow_networks)
+            .map_err(anyhow::Error::msg)?
+            .with_egress(settings.executor.egress);
         let db = echoflow_service_kit::db::connect(
             &settings.database.url,
             Slice::Executions.name(),

@@ -109,9 +109,8 @@ impl HttpNode {
         if let Some(ip) = literal_ip(&url)
             && !self.policy.permits(ip)
         {
-            return Err(NodeError::Permanent(format!(
-                "{ip} is a private, loopback, link-local or metadata address; allow it with ECHOFLOW_EXECUTOR__ALLOW_NETWORKS"
-            )));
+            // Before any connection: a refused literal address is never dialled.
+            return Err(NodeError::Permanent(self.policy.refusal(ip)));
         }
         let timeout = config
             .get("timeout_ms")

@@ -1,13 +1,28 @@
-//! Which addresses an HTTP step may reach: public ones, plus the networks an
-//! operator allow-listed. Private, loopback, link-local (cloud metadata),
-//! CGNAT, multicast and unspecified addresses are refused by default.
+//! Which addresses an HTTP step may reach: by default (`executor.egress =
+//! public`) public ones, plus the networks an operator allow-listed;
+//! private, loopback, link-local (cloud metadata), CGNAT, multicast and
+//! unspecified addresses are refused. With `egress = allowlist` only the
+//! allow-listed networks, nothing else.
 
 use ipnet::IpNet;
+use serde::Deserialize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// `executor.egress`: where HTTP steps may go besides `executor.allow_networks`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Egress {
+    /// Any public address.
+    #[default]
+    Public,
+    /// Nothing but `executor.allow_networks`.
+    Allowlist,
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct NetworkPolicy {
     allow: Vec<IpNet>,
+    egress: Egress,
 }
 
 impl NetworkPolicy {
@@ -23,12 +38,36 @@ impl NetworkPolicy {
                     .map_err(|_| format!("executor.allow_networks: {s:?} is not a CIDR"))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { allow })
+        Ok(Self {
+            allow,
+            egress: Egress::Public,
+        })
+    }
+
+    /// The same allow-list under `egress`.
+    pub fn with_egress(self, egress: Egress) -> Self {
+        Self { egress, ..self }
     }
 
     pub fn permits(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
-        !is_restricted(ip) || self.allow.iter().any(|net| net.contains(&ip))
+        let listed = self.allow.iter().any(|net| net.contains(&ip));
+        match self.egress {
+            Egress::Public => listed || !is_restricted(ip),
+            Egress::Allowlist => listed,
+        }
+    }
+
+    /// Why `ip` is refused, naming the settings that would open it.
+    pub fn refusal(&self, ip: IpAddr) -> String {
+        match self.egress {
+            Egress::Public => format!(
+                "{ip} is a private, loopback, link-local or metadata address; allow it with ECHOFLOW_EXECUTOR__ALLOW_NETWORKS"
+            ),
+            Egress::Allowlist => format!(
+                "{ip} is not in executor.allow_networks, and executor.egress = allowlist lets HTTP steps reach nothing else; allow it with ECHOFLOW_EXECUTOR__ALLOW_NETWORKS"
+            ),
+        }
     }
 }
 
@@ -167,5 +206,32 @@ mod tests {
         assert!(!p.permits(ip("10.0.0.6")));
         assert!(!p.permits(ip("169.254.169.254")));
         assert!(NetworkPolicy::parse("nope").is_err());
+    }
+
+    /// The address check alone: nothing is sent anywhere.
+    #[test]
+    fn allowlist_egress_refuses_public_addresses_and_opens_only_its_networks() {
+        let p = NetworkPolicy::parse("127.0.0.0/8, 10.1.0.0/16")
+            .unwrap()
+            .with_egress(Egress::Allowlist);
+        for addr in ["127.0.0.1", "10.1.2.3", "::ffff:127.0.0.1"] {
+            assert!(p.permits(ip(addr)), "{addr} is listed");
+        }
+        for addr in [
+            "203.0.113.7",
+            "93.184.216.34",
+            "2606:4700::1111",
+            "10.2.0.1",
+            "169.254.169.254",
+            "::1",
+        ] {
+            assert!(!p.permits(ip(addr)), "{addr} is not listed");
+        }
+        assert!(
+            p.refusal(ip("203.0.113.7"))
+                .starts_with("203.0.113.7 is not in executor.allow_networks")
+        );
+        let nothing = NetworkPolicy::default().with_egress(Egress::Allowlist);
+        assert!(!nothing.permits(ip("8.8.8.8")));
     }
 }

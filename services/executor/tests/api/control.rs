@@ -714,10 +714,19 @@ async fn a_replay_body_that_does_not_parse_or_names_nothing_replays_nothing() {
         assert_eq!(code, expected, "{content_type:?} {body:?}: {answer}");
         assert!(answer["error"]["code"].is_string(), "{body:?}: {answer}");
         let letter = get(&app, &format!("/api/v1/dead-letters/{id}"), &user).await;
-        assert!(letter["replayed_at"].is_null(), "{body:?} replayed {letter}");
+        assert!(
+            letter["replayed_at"].is_null(),
+            "{body:?} replayed {letter}"
+        );
     }
 
-    let (code, body) = post(&app, "/api/v1/dead-letters/replay", &user, json!({"all": true})).await;
+    let (code, body) = post(
+        &app,
+        "/api/v1/dead-letters/replay",
+        &user,
+        json!({"all": true}),
+    )
+    .await;
     assert_eq!(code, 202, "{body}");
     assert_eq!(body["replayed"][0]["dead_letter_id"], id.as_str(), "{body}");
 }

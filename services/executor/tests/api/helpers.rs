@@ -47,6 +47,8 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub allow_networks: String,
+    /// `executor.egress`: `public` or `allowlist`.
+    pub egress: String,
     pub concurrency: u16,
     /// Reuse this database file (kept after the app stops); a fresh temp file otherwise.
     pub db_path: Option<PathBuf>,
@@ -62,6 +64,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             allow_networks: "127.0.0.0/8".into(),
+            egress: "public".into(),
             concurrency: 32,
             db_path: None,
             recover_on_start: false,
@@ -122,6 +125,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("auth.jwt_secret", SECRET.into()),
         ("auth.internal_token", INTERNAL_TOKEN.into()),
         ("executor.allow_networks", options.allow_networks.clone()),
+        ("executor.egress", options.egress.clone()),
         ("executor.concurrency", options.concurrency.to_string()),
         (
             "executor.recover_on_start",

@@ -153,3 +153,49 @@ async fn a_redirect_from_an_allowed_address_to_a_loopback_name_is_refused() {
 async fn a_redirect_to_an_ipv4_mapped_loopback_address_is_refused() {
     assert_redirect_refused(|port| format!("http://[::ffff:127.0.0.1]:{port}/inside")).await;
 }
+
+/// `executor.egress = allowlist`: the listed network is reached. (That a
+/// public address is refused in this mode is the unit test in
+/// engine/network.rs: no test sends traffic off the machine.)
+#[tokio::test]
+async fn allowlist_egress_reaches_its_listed_network() {
+    let app = spawn_app_with(Options {
+        allow_networks: "127.0.0.0/8".into(),
+        egress: "allowlist".into(),
+        ..Options::default()
+    })
+    .await;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let user = TestUser::new();
+    let url = format!("{}/", server.uri());
+    let execution = app.run(&call(&url).job(&user, json!({})), &user).await;
+    assert_eq!(execution["status"], "completed", "{execution}");
+}
+
+/// `executor.egress = allowlist` without 127.0.0.1 listed: refused before
+/// any connection, as a configuration error naming the address and the
+/// setting that would open it.
+#[tokio::test]
+async fn allowlist_egress_refuses_an_address_outside_its_networks() {
+    let app = spawn_app_with(Options {
+        allow_networks: "127.0.0.2/32".into(),
+        egress: "allowlist".into(),
+        ..Options::default()
+    })
+    .await;
+    let server = MockServer::start().await;
+
+    let error = fails_without_traffic(&app, &server, &format!("{}/", server.uri())).await;
+
+    assert!(
+        error.contains("127.0.0.1 is not in executor.allow_networks")
+            && error.contains("executor.egress = allowlist"),
+        "{error}"
+    );
+}
