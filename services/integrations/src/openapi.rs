@@ -10,7 +10,8 @@ use crate::routes::{connect, connections};
     paths(connections::list, connections::test, connections::delete,
           connect::connect, connect::callback),
     components(schemas(connections::ConnectionResponse, connections::ConnectionList,
-                       connections::TestResult, connect::ConnectResponse)),
+                       connections::TestResult, connect::ConnectResponse,
+                       crate::provider::Provider)),
     tags((name = "integrations", description = "OAuth connections to Slack, HubSpot, Google Sheets and Salesforce; tokens never leave the service"))
 )]
 pub struct IntegrationsDoc;

@@ -50,7 +50,9 @@ pub struct SentimentBody {
     pub label: String,
 }
 
+/// Named `DetectedIntent` in the document: `IntentBody` is the intents route's request body.
 #[derive(Serialize, ToSchema)]
+#[schema(as = DetectedIntent)]
 pub struct IntentBody {
     pub name: String,
     pub confidence: f64,
@@ -184,7 +186,7 @@ async fn knowledge(
 }
 
 #[utoipa::path(post, path = "/api/v1/chat", tag = "chat", request_body = ChatRequest,
-    params(("X-Chatbot-Key" = String, Header, description = "the chatbot's API key")),
+    security(("chatbotKey" = [])),
     responses((status = 200, body = ChatResponse), (status = 401, description = "missing or wrong chatbot key"),
         (status = 404, description = "unknown session_id"), (status = 413, description = "message too long"),
         (status = 422, description = "empty message or invalid field")))]

@@ -22,6 +22,7 @@ use crate::store::chatbots;
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateChatbot {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     pub welcome_message: Option<String>,
     #[schema(value_type = Option<ChatbotSettings>)]
@@ -30,6 +31,7 @@ pub struct CreateChatbot {
 
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateChatbot {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     pub welcome_message: Option<String>,
     /// Merged over the current settings; a key set to null goes back to its default.
@@ -95,7 +97,7 @@ pub async fn owned(
         .ok_or_else(|| ApiError::not_found("chatbot"))
 }
 
-#[utoipa::path(post, path = "/api/v1/chatbots", tag = "chatbots", request_body = CreateChatbot,
+#[utoipa::path(post, path = "/api/v1/chatbots", tag = "chatbots", security(("bearer" = [])), request_body = CreateChatbot,
     responses((status = 201, body = ChatbotResponse), (status = 422, description = "invalid field")))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn create(
@@ -130,7 +132,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(response(model, Some(key), &chat)))
 }
 
-#[utoipa::path(get, path = "/api/v1/chatbots", tag = "chatbots", params(PaginationParams),
+#[utoipa::path(get, path = "/api/v1/chatbots", tag = "chatbots", security(("bearer" = [])), params(PaginationParams),
     responses((status = 200, body = ChatbotList)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn list(
@@ -154,7 +156,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(ChatbotList { items, total }))
 }
 
-#[utoipa::path(get, path = "/api/v1/chatbots/{id}", tag = "chatbots",
+#[utoipa::path(get, path = "/api/v1/chatbots/{id}", tag = "chatbots", security(("bearer" = [])),
     responses((status = 200, body = ChatbotResponse), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn get(
@@ -167,7 +169,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(response(model, None, &chat)))
 }
 
-#[utoipa::path(put, path = "/api/v1/chatbots/{id}", tag = "chatbots", request_body = UpdateChatbot,
+#[utoipa::path(put, path = "/api/v1/chatbots/{id}", tag = "chatbots", security(("bearer" = [])), request_body = UpdateChatbot,
     responses((status = 200, body = ChatbotResponse), (status = 404), (status = 422)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn update(
@@ -208,7 +210,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(response(model, None, &chat)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/chatbots/{id}", tag = "chatbots",
+#[utoipa::path(delete, path = "/api/v1/chatbots/{id}", tag = "chatbots", security(("bearer" = [])),
     responses((status = 204), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn delete(
@@ -224,7 +226,7 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(post, path = "/api/v1/chatbots/{id}/api-key/rotate", tag = "chatbots",
+#[utoipa::path(post, path = "/api/v1/chatbots/{id}/api-key/rotate", tag = "chatbots", security(("bearer" = [])),
     responses((status = 200, body = ChatbotResponse, description = "with the new `api_key`; the old key stops working at once"), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn rotate_key(

@@ -21,8 +21,11 @@ pub const MAX_FAQS_PER_CHATBOT: u64 = 2000;
 
 #[derive(Deserialize, ToSchema)]
 pub struct FaqBody {
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub question: String,
+    #[schema(min_length = 1, max_length = 10000, pattern = r"\S")]
     pub answer: String,
+    #[schema(max_length = 100)]
     pub category: Option<String>,
 }
 
@@ -71,7 +74,7 @@ fn check(body: FaqBody) -> Result<CheckedFaq, ApiError> {
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/chatbots/{id}/faqs", tag = "chatbots",
+#[utoipa::path(get, path = "/api/v1/chatbots/{id}/faqs", tag = "chatbots", security(("bearer" = [])),
     responses((status = 200, body = FaqList), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn list(
@@ -89,7 +92,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(FaqList { items, total }))
 }
 
-#[utoipa::path(post, path = "/api/v1/chatbots/{id}/faqs", tag = "chatbots", request_body = FaqBody,
+#[utoipa::path(post, path = "/api/v1/chatbots/{id}/faqs", tag = "chatbots", security(("bearer" = [])), request_body = FaqBody,
     responses((status = 201, body = FaqResponse), (status = 404), (status = 422)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn create(
@@ -139,7 +142,7 @@ async fn owned_faq(
         .ok_or_else(|| ApiError::not_found("FAQ"))
 }
 
-#[utoipa::path(put, path = "/api/v1/chatbots/{id}/faqs/{faq_id}", tag = "chatbots", request_body = FaqBody,
+#[utoipa::path(put, path = "/api/v1/chatbots/{id}/faqs/{faq_id}", tag = "chatbots", security(("bearer" = [])), request_body = FaqBody,
     responses((status = 200, body = FaqResponse), (status = 404), (status = 422)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn update(
@@ -160,7 +163,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(FaqResponse::from(model)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/chatbots/{id}/faqs/{faq_id}", tag = "chatbots",
+#[utoipa::path(delete, path = "/api/v1/chatbots/{id}/faqs/{faq_id}", tag = "chatbots", security(("bearer" = [])),
     responses((status = 204), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn delete(

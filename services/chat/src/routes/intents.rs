@@ -18,8 +18,10 @@ const MAX_EXAMPLES: usize = 100;
 #[derive(Deserialize, ToSchema)]
 pub struct IntentBody {
     /// Letters, digits, `_`, `-` and `.`; unique per chatbot.
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[A-Za-z0-9_.-]+$")]
     pub name: String,
     /// Example phrases of the intent.
+    #[schema(min_items = 1, max_items = 100)]
     pub examples: Vec<String>,
 }
 
@@ -76,7 +78,7 @@ fn check(body: IntentBody) -> Result<(String, Vec<String>), ApiError> {
     Ok((name, examples))
 }
 
-#[utoipa::path(get, path = "/api/v1/chatbots/{id}/intents", tag = "chatbots",
+#[utoipa::path(get, path = "/api/v1/chatbots/{id}/intents", tag = "chatbots", security(("bearer" = [])),
     responses((status = 200, body = IntentList), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn list(
@@ -94,7 +96,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(IntentList { items, total }))
 }
 
-#[utoipa::path(post, path = "/api/v1/chatbots/{id}/intents", tag = "chatbots", request_body = IntentBody,
+#[utoipa::path(post, path = "/api/v1/chatbots/{id}/intents", tag = "chatbots", security(("bearer" = [])), request_body = IntentBody,
     responses((status = 201, body = IntentResponse), (status = 404), (status = 409, description = "an intent of that name exists"), (status = 422)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn create(
@@ -124,7 +126,7 @@ pub async fn create(
     }
 }
 
-#[utoipa::path(delete, path = "/api/v1/chatbots/{id}/intents/{intent_id}", tag = "chatbots",
+#[utoipa::path(delete, path = "/api/v1/chatbots/{id}/intents/{intent_id}", tag = "chatbots", security(("bearer" = [])),
     responses((status = 204), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn delete(

@@ -21,7 +21,10 @@ pub struct RefreshTtl(pub i64);
 
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterRequest {
+    #[schema(format = "email", max_length = 254)]
     pub email: String,
+    /// 8 to 128 characters, and not guessable (zxcvbn score 3 or more).
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     pub name: Option<String>,
 }

@@ -29,8 +29,8 @@ pub struct ConnectResponse {
     pub expires_at: DateTime<Utc>,
 }
 
-#[utoipa::path(get, path = "/api/v1/integrations/{provider}/connect", tag = "integrations",
-    params(("provider" = String, Path, description = "slack, hubspot, google_sheets or salesforce")),
+#[utoipa::path(get, path = "/api/v1/integrations/{provider}/connect", tag = "integrations", security(("bearer" = [])),
+    params(("provider" = crate::provider::Provider, Path, description = "slack, hubspot, google_sheets or salesforce")),
     responses((status = 200, body = ConnectResponse),
               (status = 422, description = "unknown or unconfigured provider (`details.path` = `provider`)")))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id, provider = %provider))]
@@ -98,7 +98,7 @@ pub struct CallbackQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/integrations/{provider}/callback", tag = "integrations",
-    params(("provider" = String, Path), CallbackQuery),
+    params(("provider" = crate::provider::Provider, Path), CallbackQuery),
     responses((status = 201, body = ConnectionResponse, description = "a new connection"),
               (status = 200, body = ConnectionResponse, description = "an existing connection to the same account, reconnected"),
               (status = 400, description = "INVALID_STATE or ACCESS_DENIED"),

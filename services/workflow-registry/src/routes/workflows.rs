@@ -21,6 +21,7 @@ use crate::store::{audit, schedules, triggers, versions, webhooks, workflows};
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateWorkflow {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     pub description: Option<String>,
     pub chatbot_id: Uuid,
@@ -34,6 +35,7 @@ pub struct CreateWorkflow {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWorkflow {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     pub description: Option<String>,
     pub chatbot_id: Option<Uuid>,

@@ -1,9 +1,11 @@
 //! The merged OpenAPI document: the gateway's own paths plus every service's.
 
+mod conventions;
+
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::live::ExecutionUpdateEvent;
 use crate::proxy::Upstreams;
@@ -33,6 +35,14 @@ impl utoipa::Modify for BearerAuth {
                     .build(),
             ),
         );
+        // `POST /api/v1/chat` is called with a chatbot's widget key, not a user's token.
+        components.add_security_scheme(
+            "chatbotKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Chatbot-Key",
+                "the chatbot's API key",
+            ))),
+        );
     }
 }
 
@@ -40,6 +50,8 @@ impl utoipa::Modify for BearerAuth {
 /// paths, component schemas and tags. The merge works on the JSON itself, so
 /// no schema construct of a service can make its document unreadable here. A
 /// service that is down leaves its paths out rather than failing the page.
+/// Then every operation gets the error answers its shape allows
+/// ([`conventions::apply`]).
 pub async fn merged(upstreams: &Upstreams) -> Value {
     let mut doc = serde_json::to_value(GatewayDoc::openapi()).unwrap_or_else(|_| json!({}));
     for base in [
@@ -65,6 +77,7 @@ pub async fn merged(upstreams: &Upstreams) -> Value {
             Err(e) => tracing::warn!(error = %e, url, "service OpenAPI document unavailable"),
         }
     }
+    conventions::apply(&mut doc);
     doc
 }
 

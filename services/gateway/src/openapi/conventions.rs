@@ -1,0 +1,319 @@
+//! What every operation of the merged document says the same way: the error
+//! answers its shape allows, in the one error body, and an operationId of its own.
+//!
+//! The services document what is particular to each route (a 409 on a
+//! conflict, a 403 on a foreign OAuth state); what follows from an operation's
+//! shape alone is added here, so that a new route cannot leave it out: a body
+//! can be malformed (400), too large (413) or invalid (422); a token can be
+//! missing (401); a path id can hold an encoded separator (400) or name
+//! nothing of the caller's (404); a query
+//! can be invalid (422); and every `/api/` route is rate limited (429).
+
+use serde_json::{Map, Value, json};
+
+/// The HTTP methods an OpenAPI path item may hold operations for.
+pub const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// The error answers, by status: the name under `components/responses` and what it means.
+const ANSWERS: [(&str, &str, &str); 6] = [
+    (
+        "400",
+        "BadRequest",
+        "BAD_REQUEST: the body is not JSON, not readable, or the path is not a public route",
+    ),
+    (
+        "401",
+        "Unauthorized",
+        "UNAUTHORIZED: the credentials are missing, malformed, expired or revoked",
+    ),
+    (
+        "404",
+        "NotFound",
+        "NOT_FOUND: nothing of the caller's has this id (another user's resource is not found either)",
+    ),
+    (
+        "413",
+        "PayloadTooLarge",
+        "PAYLOAD_TOO_LARGE: the body is larger than the route accepts",
+    ),
+    (
+        "422",
+        "ValidationError",
+        "VALIDATION_ERROR or INVALID_WORKFLOW: a field, query parameter or graph is invalid; `details` says where",
+    ),
+    (
+        "429",
+        "RateLimited",
+        "RATE_LIMITED: too many requests; `Retry-After` says when to try again",
+    ),
+];
+
+/// Adds the error body schema, the shared error answers and unique operation
+/// ids to `doc`, and the error answers each operation's shape allows.
+pub fn apply(doc: &mut Value) {
+    add_components(doc);
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for method in METHODS {
+            if let Some(op) = item.get_mut(method).and_then(Value::as_object_mut) {
+                document_errors(path, op);
+            }
+        }
+    }
+    make_operation_ids_unique(doc);
+}
+
+fn add_components(doc: &mut Value) {
+    if !doc["components"].is_object() {
+        doc["components"] = json!({});
+    }
+    if !doc["components"]["schemas"].is_object() {
+        doc["components"]["schemas"] = json!({});
+    }
+    doc["components"]["schemas"]["ErrorBody"] = json!({
+        "type": "object",
+        "description": "Every error the API answers with.",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string", "description": "from the table of error codes, e.g. NOT_FOUND"},
+                "message": {"type": "string", "description": "for people; not to be parsed"},
+                "details": {"type": "object", "description": "where the fault is, e.g. `path` or `faults`"}
+            }
+        }}
+    });
+    if !doc["components"]["responses"].is_object() {
+        doc["components"]["responses"] = json!({});
+    }
+    for (status, name, description) in ANSWERS {
+        let mut answer = json!({"description": description, "content": error_content()});
+        if status == "429" {
+            answer["headers"] = json!({"Retry-After": {
+                "description": "seconds to wait before trying again",
+                "required": true,
+                "schema": {"type": "string"}
+            }});
+        }
+        doc["components"]["responses"][name] = answer;
+    }
+}
+
+fn error_content() -> Value {
+    json!({"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}})
+}
+
+/// The statuses an operation's shape allows besides what its service documents.
+fn implied_statuses(path: &str, op: &Map<String, Value>) -> Vec<&'static str> {
+    let mut statuses = Vec::new();
+    let params: Vec<&str> = op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .map(|ps| ps.iter().filter_map(|p| p["in"].as_str()).collect())
+        .unwrap_or_default();
+    let has_body = op.contains_key("requestBody");
+    let has_id = path.contains('{') || params.contains(&"path");
+    // The gateway refuses a path id holding an encoded separator with a 400.
+    if has_body || has_id {
+        statuses.push("400");
+    }
+    if requires_credentials(op) {
+        statuses.push("401");
+    }
+    if has_id {
+        statuses.push("404");
+    }
+    if has_body {
+        statuses.push("413");
+    }
+    if has_body || params.contains(&"query") {
+        statuses.push("422");
+    }
+    if path.starts_with("/api/") {
+        statuses.push("429");
+    }
+    statuses
+}
+
+/// Whether every way of calling `op` needs credentials (an empty requirement
+/// `{}` in `security` makes them optional).
+fn requires_credentials(op: &Map<String, Value>) -> bool {
+    op.get("security")
+        .and_then(Value::as_array)
+        .is_some_and(|reqs| {
+            !reqs.is_empty()
+                && reqs
+                    .iter()
+                    .all(|r| r.as_object().is_some_and(|o| !o.is_empty()))
+        })
+}
+
+fn document_errors(path: &str, op: &mut Map<String, Value>) {
+    let implied = implied_statuses(path, op);
+    let responses = op
+        .entry("responses")
+        .or_insert_with(|| json!({}))
+        .as_object_mut();
+    let Some(responses) = responses else {
+        return;
+    };
+    for status in implied {
+        if !responses.contains_key(status)
+            && let Some((_, name, _)) = ANSWERS.iter().find(|(s, _, _)| *s == status)
+        {
+            responses.insert(
+                status.to_string(),
+                json!({"$ref": format!("#/components/responses/{name}")}),
+            );
+        }
+    }
+    // A service's own error answers get the error body too, keeping their words.
+    for (status, answer) in responses.iter_mut() {
+        let is_error = status.starts_with('4') || status.starts_with('5');
+        if is_error && answer.get("$ref").is_none() && answer.get("content").is_none() {
+            answer["content"] = error_content();
+        }
+    }
+}
+
+/// Each service names operations after their handler (`list`, `get`, ...),
+/// so the same id appears once per service; a repeated id is qualified with
+/// the path's words: `list` on `/api/v1/workflows/{id}/versions` becomes
+/// `list_workflows_versions`.
+fn make_operation_ids_unique(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let mut counts = std::collections::HashMap::<String, usize>::new();
+    for item in paths.values() {
+        for method in METHODS {
+            if let Some(id) = item[method]["operationId"].as_str() {
+                *counts.entry(id.to_string()).or_default() += 1;
+            }
+        }
+    }
+    for (path, item) in paths.iter_mut() {
+        for method in METHODS {
+            let Some(op) = item.get_mut(method) else {
+                continue;
+            };
+            let Some(id) = op["operationId"].as_str() else {
+                continue;
+            };
+            if counts.get(id).copied().unwrap_or(0) > 1 {
+                op["operationId"] = json!(qualified(id, path));
+            }
+        }
+    }
+}
+
+fn qualified(id: &str, path: &str) -> String {
+    let words: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty() && !s.starts_with('{') && *s != "api" && *s != "v1")
+        .map(|s| s.replace('-', "_"))
+        .collect();
+    format!("{id}_{}", words.join("_"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc_with(path: &str, method: &str, op: Value) -> Value {
+        let mut doc = json!({"paths": {}});
+        doc["paths"][path] = json!({ method: op });
+        doc
+    }
+
+    #[test]
+    fn an_authenticated_operation_with_an_id_and_a_body_gets_every_error_it_can_answer() {
+        let mut doc = doc_with(
+            "/api/v1/things/{id}",
+            "put",
+            json!({
+                "operationId": "update",
+                "parameters": [{"in": "path", "name": "id", "required": true, "schema": {"type": "string"}}],
+                "requestBody": {"content": {"application/json": {"schema": {}}}},
+                "security": [{"bearer": []}],
+                "responses": {"200": {"description": "ok"}, "409": {"description": "a conflict"}}
+            }),
+        );
+        apply(&mut doc);
+        let responses = &doc["paths"]["/api/v1/things/{id}"]["put"]["responses"];
+        let mut statuses: Vec<&String> = responses.as_object().unwrap().keys().collect();
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            ["200", "400", "401", "404", "409", "413", "422", "429"]
+        );
+        assert_eq!(responses["409"]["description"], "a conflict");
+        assert_eq!(
+            responses["409"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody"
+        );
+        assert_eq!(
+            responses["401"]["$ref"],
+            "#/components/responses/Unauthorized"
+        );
+        assert!(responses["200"].get("content").is_none());
+        assert!(
+            doc["components"]["responses"]["RateLimited"]["headers"]["Retry-After"].is_object()
+        );
+    }
+
+    #[test]
+    fn a_public_operation_without_body_or_id_gets_no_401_400_or_404() {
+        let mut doc = doc_with(
+            "/hooks/static",
+            "get",
+            json!({"operationId": "receive", "responses": {"202": {"description": "ok"}}}),
+        );
+        apply(&mut doc);
+        let responses = doc["paths"]["/hooks/static"]["get"]["responses"]
+            .as_object()
+            .unwrap();
+        assert_eq!(responses.keys().collect::<Vec<_>>(), ["202"]);
+    }
+
+    #[test]
+    fn optional_credentials_do_not_imply_401() {
+        let op = json!({"security": [{"bearer": []}, {}]});
+        assert!(!requires_credentials(op.as_object().unwrap()));
+        let op = json!({"security": [{"bearer": []}]});
+        assert!(requires_credentials(op.as_object().unwrap()));
+    }
+
+    #[test]
+    fn repeated_operation_ids_are_qualified_by_path_and_unique_ones_kept() {
+        let mut doc = json!({"paths": {
+            "/api/v1/workflows": {"get": {"operationId": "list"}},
+            "/api/v1/workflows/{id}/versions": {"get": {"operationId": "list"}},
+            "/api/v1/dead-letters": {"get": {"operationId": "list"}},
+            "/api/v1/chat": {"post": {"operationId": "chat"}}
+        }});
+        make_operation_ids_unique(&mut doc);
+        let p = &doc["paths"];
+        assert_eq!(
+            p["/api/v1/workflows"]["get"]["operationId"],
+            "list_workflows"
+        );
+        assert_eq!(
+            p["/api/v1/workflows/{id}/versions"]["get"]["operationId"],
+            "list_workflows_versions"
+        );
+        assert_eq!(
+            p["/api/v1/dead-letters"]["get"]["operationId"],
+            "list_dead_letters"
+        );
+        assert_eq!(p["/api/v1/chat"]["post"]["operationId"], "chat");
+    }
+}
