@@ -133,6 +133,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn numbers_in_the_data_cross_any_number_of_round_trips_exactly() {
+        // found by fuzzing: without serde_json's float_roundtrip the second parse
+        // gave 4.13333333333333e45 for 4.1333333333333296e45
+        let body = br#"{"specversion": "1.0", "id": "41", "source": "s", "type": "t",
+            "data": {"big": 41333333333333000000000008461573783842106029.5, "small": 0.30000000000000004}}"#;
+        let first = TriggerEvent::from_cloudevent_json(body).unwrap();
+        let mut event = first.clone();
+        for _ in 0..3 {
+            event = TriggerEvent::from_cloudevent_value(&event.to_cloudevent_value()).unwrap();
+        }
+        assert_eq!(event, first);
+        assert_eq!(
+            event.data()["small"],
+            serde_json::json!(0.30000000000000004)
+        );
+    }
+
+    #[test]
     fn round_trips_a_cloudevent() {
         let json = serde_json::json!({
             "specversion": "1.0", "id": "e1", "source": "/chat", "type": "message.received",
