@@ -75,8 +75,15 @@ async fn a_name_that_resolves_to_loopback_is_refused_unless_allowed() {
 async fn the_same_loopback_urls_are_reached_once_allowed() {
     // The counterpart of the two refusals above: the target is there, so
     // their "nothing received" is the guard's doing.
+    loopback_urls_are_reached_under("public").await;
+}
+
+/// With 127.0.0.0/8 allowed under `egress`, a server on 127.0.0.1 is
+/// reached by address and by name.
+async fn loopback_urls_are_reached_under(egress: &str) {
     let app = spawn_app_with(Options {
         allow_networks: "127.0.0.0/8".into(),
+        egress: egress.into(),
         ..Options::default()
     })
     .await;
@@ -154,28 +161,12 @@ async fn a_redirect_to_an_ipv4_mapped_loopback_address_is_refused() {
     assert_redirect_refused(|port| format!("http://[::ffff:127.0.0.1]:{port}/inside")).await;
 }
 
-/// `executor.egress = allowlist`: the listed network is reached. (That a
-/// public address is refused in this mode is the unit test in
-/// engine/network.rs: no test sends traffic off the machine.)
+/// `executor.egress = allowlist`: the listed network is reached, by
+/// address and by name. (That a public address is refused in this mode is
+/// the unit test in engine/network.rs: no test sends traffic off the machine.)
 #[tokio::test]
 async fn allowlist_egress_reaches_its_listed_network() {
-    let app = spawn_app_with(Options {
-        allow_networks: "127.0.0.0/8".into(),
-        egress: "allowlist".into(),
-        ..Options::default()
-    })
-    .await;
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/"))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let user = TestUser::new();
-    let url = format!("{}/", server.uri());
-    let execution = app.run(&call(&url).job(&user, json!({})), &user).await;
-    assert_eq!(execution["status"], "completed", "{execution}");
+    loopback_urls_are_reached_under("allowlist").await;
 }
 
 /// `executor.egress = allowlist` without 127.0.0.1 listed: refused before

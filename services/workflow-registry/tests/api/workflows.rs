@@ -614,22 +614,18 @@ async fn a_workflow_belongs_to_one_of_its_owners_chatbots() {
 async fn every_list_refuses_a_page_out_of_range_or_malformed_with_the_same_422() {
     use echoflow_service_kit::pagination::{Pagination, REFUSED_QUERIES};
     let app = spawn_app().await;
+    let get = |uri: String| {
+        let request = app.client.get(app.url(&uri)).bearer_auth(&app.token);
+        async move { read(request.send().await.unwrap()).await }
+    };
     for path in ["/api/v1/workflows", "/api/v1/audit-log"] {
         for (query, _) in REFUSED_QUERIES {
-            let request = app
-                .client
-                .get(app.url(&format!("{path}?{query}")))
-                .bearer_auth(&app.token);
-            let (status, body) = read(request.send().await.unwrap()).await;
+            let (status, body) = get(format!("{path}?{query}")).await;
             assert_eq!(status, 422, "{path}?{query}: {body}");
             let expected = Pagination::from_query(query).unwrap_err().body();
             assert_eq!(body, expected, "{path}?{query}");
         }
-        let request = app
-            .client
-            .get(app.url(&format!("{path}?limit=200&offset=1000000")))
-            .bearer_auth(&app.token);
-        let (status, body) = read(request.send().await.unwrap()).await;
+        let (status, body) = get(format!("{path}?limit=200&offset=1000000")).await;
         assert_eq!(status, 200, "{path}: {body}");
     }
 }
