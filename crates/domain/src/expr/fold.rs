@@ -16,11 +16,14 @@ use super::limits::MAX_VALUE_BYTES;
 struct Folded {
     size: usize,
     number: bool,
+    /// A string: its size counts its two quotes once, however often it is repeated.
+    text: bool,
 }
 
 const SCALAR: Folded = Folded {
     size: 24,
     number: true,
+    text: false,
 };
 
 pub(crate) fn check_stmt(stmt: &Stmt<'_>) -> Result<(), String> {
@@ -111,6 +114,7 @@ fn estimate(expr: &Expr<'_>) -> Result<Option<Folded>, String> {
             items.iter().all(Option::is_some).then(|| Folded {
                 size: items.iter().flatten().map(|f| f.size + 1).sum::<usize>() + 2,
                 number: false,
+                text: false,
             })
         }
         Expr::Map(m) => {
@@ -125,6 +129,7 @@ fn estimate(expr: &Expr<'_>) -> Result<Option<Folded>, String> {
             constant.then_some(Folded {
                 size,
                 number: false,
+                text: false,
             })
         }
         Expr::UnaryOp(u) => estimate(&u.expr)?.map(|_| SCALAR),
@@ -198,6 +203,7 @@ fn of_value(value: &Value) -> Folded {
         ValueKind::String => Folded {
             size: value.as_str().map_or(0, str::len) + 2,
             number: false,
+            text: true,
         },
         _ => SCALAR,
     }
@@ -208,6 +214,7 @@ fn binop(op: BinOpKind, left: (&Expr<'_>, Folded), right: (&Expr<'_>, Folded)) -
     let sum = Folded {
         size: l.size.saturating_add(r.size),
         number: l.number && r.number,
+        text: l.text || r.text,
     };
     match op {
         BinOpKind::Mul => match (l.number, r.number) {
@@ -219,11 +226,13 @@ fn binop(op: BinOpKind, left: (&Expr<'_>, Folded), right: (&Expr<'_>, Folded)) -
         BinOpKind::Add => sum,
         BinOpKind::Concat => Folded {
             number: false,
+            text: true,
             ..sum
         },
         BinOpKind::ScAnd | BinOpKind::ScOr => Folded {
             size: l.size.max(r.size),
             number: l.number && r.number,
+            text: false,
         },
         _ => SCALAR,
     }
@@ -235,11 +244,19 @@ fn repeated(times: &Expr<'_>, operand: Folded) -> Folded {
         .as_const()
         .and_then(|n| i128::try_from(n).ok())
         .map_or(0, i128::unsigned_abs);
-    let size = u128::try_from(operand.size)
+    // a string's quotes are not repeated: `'-' * 400000` is 400 KB, not 1.2 MB
+    let (repeated, once) = if operand.text {
+        (operand.size.saturating_sub(2), 2)
+    } else {
+        (operand.size, 0)
+    };
+    let size = u128::try_from(repeated)
         .unwrap_or(u128::MAX)
-        .saturating_mul(count);
+        .saturating_mul(count)
+        .saturating_add(once);
     Folded {
         size: usize::try_from(size).unwrap_or(usize::MAX),
         number: false,
+        text: operand.text,
     }
 }

@@ -12,7 +12,7 @@ use minijinja::{
     AutoEscape, Environment, Error, ErrorKind, Expression, State, filters, functions, tests,
 };
 
-use super::limits::{FUEL, MAX_RECURSION, MAX_VALUE_BYTES};
+use super::limits::{FUEL, MAX_RECURSION, MAX_VALUE_BYTES, MAX_VALUE_DEPTH};
 use super::meter::{self, limit_error, too_large};
 
 /// How a callable's arguments are charged before it runs.
@@ -22,6 +22,9 @@ enum Cost {
     Shallow,
     /// Walks, compares or writes out whole values: charged by their full size.
     Deep,
+    /// As `Deep`, and a string is walked char by char into values (`min`, `unique`,
+    /// `sort` of a string), about ten times the cost of scanning it: charged per byte.
+    Chars,
 }
 
 /// What is checked before a callable runs, for those whose output can outgrow their input.
@@ -33,6 +36,7 @@ enum Pre {
     Replace,
     Join,
     Format,
+    Indent,
 }
 
 /// A built-in filter: its name, the function, how it is charged and checked.
@@ -198,19 +202,19 @@ const FILTERS: &[FilterEntry] = &[
     (
         "min",
         || Value::from_function(filters::min),
-        Cost::Deep,
+        Cost::Chars,
         Pre::None,
     ),
     (
         "max",
         || Value::from_function(filters::max),
-        Cost::Deep,
+        Cost::Chars,
         Pre::None,
     ),
     (
         "sort",
         || Value::from_function(filters::sort),
-        Cost::Deep,
+        Cost::Chars,
         Pre::None,
     ),
     (
@@ -253,7 +257,7 @@ const FILTERS: &[FilterEntry] = &[
         "indent",
         || Value::from_function(filters::indent),
         Cost::Deep,
-        Pre::Counts,
+        Pre::Indent,
     ),
     (
         "select",
@@ -288,13 +292,13 @@ const FILTERS: &[FilterEntry] = &[
     (
         "groupby",
         || Value::from_function(filters::groupby),
-        Cost::Deep,
+        Cost::Chars,
         Pre::None,
     ),
     (
         "unique",
         || Value::from_function(filters::unique),
-        Cost::Deep,
+        Cost::Chars,
         Pre::None,
     ),
     (
@@ -365,7 +369,7 @@ const TESTS: &[TestEntry] = &[
     ),
     (
         "divisibleby",
-        || Value::from_function(tests::is_divisibleby),
+        || Value::from_function(is_divisibleby),
         Cost::Shallow,
     ),
     (
@@ -479,6 +483,18 @@ const TESTS: &[TestEntry] = &[
     ),
 ];
 
+/// minijinja's `divisibleby` computes `a % b` on integers unchecked: `3 is divisibleby 0`
+/// and `i128::MIN is divisibleby -1` panic, in release builds too.
+fn is_divisibleby(v: &Value, other: &Value) -> bool {
+    if let (Ok(a), Ok(b)) = (i128::try_from(v.clone()), i128::try_from(other.clone()))
+        && v.is_integer()
+        && other.is_integer()
+    {
+        return a.checked_rem(b) == Some(0);
+    }
+    tests::is_divisibleby(v, other)
+}
+
 /// The guarded operators: `program` rewrites the VM's instructions to call these filters.
 /// Their names cannot be written as filters in a template.
 pub(crate) mod op {
@@ -487,6 +503,7 @@ pub(crate) mod op {
     pub(crate) const CONCAT: &str = "op:~";
     pub(crate) const IN: &str = "op:in";
     pub(crate) const SLICE: &str = "op:[:]";
+    pub(crate) const ITEM: &str = "op:[]get";
     pub(crate) const LIST: &str = "op:[]";
     pub(crate) const MAP: &str = "op:{}";
     pub(crate) const EQ: &str = "op:==";
@@ -495,6 +512,10 @@ pub(crate) mod op {
     pub(crate) const LTE: &str = "op:<=";
     pub(crate) const GT: &str = "op:>";
     pub(crate) const GTE: &str = "op:>=";
+    /// Charges its operand's full size and passes it on (operands of chained comparisons).
+    pub(crate) const CHARGE: &str = "op:charge";
+    /// Passes on a value that may be set into a namespace (`{% set ns.a = value %}`).
+    pub(crate) const STORABLE: &str = "op:storable";
 }
 
 /// The environment every program runs in.
@@ -552,17 +573,59 @@ fn guarded_call(
 fn charge(args: &[Value], cost: Cost) -> Result<(), Error> {
     for arg in args {
         match (cost, arg.as_str()) {
+            (Cost::Chars, Some(s)) => meter::spend_work(1 + s.len() as u64)?,
             (_, Some(s)) => meter::spend_work(1 + s.len() as u64 / 16)?,
             (Cost::Shallow, None) => meter::spend_work(1 + arg.len().unwrap_or(0) as u64)?,
-            (Cost::Deep, None) => {
-                // the walk is charged as it goes; a value too large to measure costs the most
-                if meter::measure(arg, MAX_VALUE_BYTES * 8)?.is_none() {
-                    meter::spend_work(MAX_VALUE_BYTES as u64)?;
+            (Cost::Deep | Cost::Chars, None) => {
+                // The walk is charged as it goes. A value too large to measure is refused,
+                // not run: a namespace holding the same 1 MiB string under hundreds of names
+                // is cheap to build, but writing it out (`tojson`) takes gigabytes.
+                if meter::measure(arg, MAX_DEEP_BYTES)?.is_none() {
+                    return Err(too_deep_or_large());
                 }
             }
         }
     }
     Ok(())
+}
+
+/// The largest value a callable that walks whole values (`Cost::Deep`) is given, measured
+/// as JSON text: values in the context may be larger than a produced value may be.
+const MAX_DEEP_BYTES: usize = 8 * MAX_VALUE_BYTES;
+
+fn too_deep_or_large() -> Error {
+    limit_error(format!(
+        "a value is larger than {} MiB or nests deeper than {MAX_VALUE_DEPTH} levels",
+        MAX_DEEP_BYTES / (1024 * 1024)
+    ))
+}
+
+/// The type name of minijinja's namespace object, the only one `{% set x.a %}` writes into.
+static NAMESPACE_TYPE: LazyLock<Option<&'static str>> = LazyLock::new(|| {
+    functions::namespace(None)
+        .ok()
+        .and_then(|ns| ns.as_object().map(|o| o.type_name()))
+});
+
+/// Whether `value` is or holds a namespace; `value` was measured, so the walk is bounded.
+fn holds_namespace(value: &Value) -> bool {
+    if let Some(object) = value.as_object()
+        && Some(object.type_name()) == *NAMESPACE_TYPE
+    {
+        return true;
+    }
+    match value.kind() {
+        ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => {
+            let is_map = value.kind() == ValueKind::Map;
+            value.try_iter().is_ok_and(|mut items| {
+                items.any(|item| {
+                    holds_namespace(&item)
+                        || (is_map && holds_namespace(&value.get_item(&item).unwrap_or_default()))
+                })
+            })
+        }
+        _ => false,
+    }
 }
 
 fn check_pre(args: &[Value], pre: Pre) -> Result<(), Error> {
@@ -572,6 +635,10 @@ fn check_pre(args: &[Value], pre: Pre) -> Result<(), Error> {
         Pre::Replace => check_replace(args),
         Pre::Join => check_join(args),
         Pre::Format => check_format(args),
+        Pre::Indent => {
+            check_counts(args)?;
+            check_indent(args)
+        }
     }
 }
 
@@ -635,11 +702,14 @@ fn check_join(args: &[Value]) -> Result<(), Error> {
     Ok(())
 }
 
-/// printf-style widths and precisions build padding before anything is measured.
+/// printf-style widths and precisions build padding before anything is measured. They are
+/// bounded together, not one by one: `'%900000s' * 300` holds 300 widths each under the
+/// limit that together padded 270 MB.
 fn check_format(args: &[Value]) -> Result<(), Error> {
     let Some(spec) = args.first().and_then(Value::as_str) else {
         return Ok(());
     };
+    let mut total = 0usize;
     let mut chars = spec.chars().peekable();
     while let Some(c) = chars.next() {
         if c != '%' {
@@ -658,15 +728,41 @@ fn check_format(args: &[Value]) -> Result<(), Error> {
                         "format widths taken from arguments (`*`) are not allowed",
                     ));
                 }
-                '-' | '+' | ' ' | '#' | '.' => number = 0,
+                '-' | '+' | ' ' | '#' | '.' => {
+                    total = total.saturating_add(number);
+                    number = 0;
+                }
                 _ => break,
             }
-            if number > MAX_VALUE_BYTES {
-                return Err(too_large("a format width or precision"));
+            if total.saturating_add(number) > MAX_VALUE_BYTES {
+                return Err(too_large("the format widths and precisions together"));
             }
             chars.next();
         }
+        total = total.saturating_add(number);
         chars.next();
+    }
+    Ok(())
+}
+
+/// `indent` writes its width once per line: 1,000 lines indented by 1,000,000 is 1 GB.
+fn check_indent(args: &[Value]) -> Result<(), Error> {
+    let Some(value) = args.first() else {
+        return Ok(());
+    };
+    let width = match args.get(1) {
+        Some(width) if !width.is_kwargs() => width.clone(),
+        _ => args
+            .iter()
+            .find(|arg| arg.is_kwargs())
+            .and_then(|kwargs| kwargs.get_item(&Value::from("width")).ok())
+            .unwrap_or_default(),
+    };
+    let width = usize::try_from(width).unwrap_or(4);
+    let text = meter::display(value)?;
+    let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+    if text.len().saturating_add(width.saturating_mul(lines)) > MAX_VALUE_BYTES {
+        return Err(too_large("the result of indent"));
     }
     Ok(())
 }
@@ -694,6 +790,7 @@ static PLAIN_ADD: PlainOp = plain_op!("a + b");
 static PLAIN_MUL: PlainOp = plain_op!("a * b");
 static PLAIN_IN: PlainOp = plain_op!("a in b");
 static PLAIN_SLICE: PlainOp = plain_op!("a[b:c:d]");
+static PLAIN_ITEM: PlainOp = plain_op!("a[b]");
 
 impl PlainOp {
     fn eval(&self, args: &[Value]) -> Result<Value, Error> {
@@ -772,7 +869,39 @@ fn add_operators(env: &mut Environment<'static>) {
     });
     env.add_filter(op::SLICE, |args: Rest<Value>| {
         charge(&args[..1.min(args.len())], Cost::Shallow)?;
+        // minijinja negates a negative step: i64::MIN overflows (a panic in checked builds)
+        if args
+            .get(3)
+            .and_then(|step| i64::try_from(step.clone()).ok())
+            .is_some_and(|step| step == i64::MIN)
+        {
+            return Err(limit_error("a slice step must be above -2^63"));
+        }
         admitted(PLAIN_SLICE.eval(&args)?)
+    });
+    env.add_filter(op::CHARGE, |value: Value| {
+        charge(std::slice::from_ref(&value), Cost::Deep)?;
+        Ok(value)
+    });
+    env.add_filter(op::STORABLE, |value: Value| {
+        // measured first: a cycle or a value too large is refused before it is walked
+        if meter::measure(&value, MAX_DEEP_BYTES)?.is_none() {
+            return Err(too_deep_or_large());
+        }
+        if holds_namespace(&value) {
+            return Err(limit_error(
+                "a namespace cannot be set into a namespace: copy the values it holds",
+            ));
+        }
+        Ok(value)
+    });
+    env.add_filter(op::ITEM, |args: Rest<Value>| {
+        // `s[i]` walks the string's chars up to `i` (to its end for a negative `i`): 5,000
+        // lookups at the end of a 1 MB string took two minutes, uncharged
+        if let Some(s) = args.first().and_then(Value::as_str) {
+            meter::spend_work(1 + s.len() as u64 / 8)?;
+        }
+        PLAIN_ITEM.eval(&args)
     });
     env.add_filter(op::LIST, |args: Rest<Value>| admitted(Value::from(args.0)));
     env.add_filter(op::MAP, |args: Rest<Value>| {

@@ -182,6 +182,7 @@ fn guard(instructions: &mut Instructions<'_>) -> Result<(), CompileError> {
             Instruction::Gt => (op::GT, 2),
             Instruction::Gte => (op::GTE, 2),
             Instruction::Slice => (op::SLICE, 4),
+            Instruction::GetItem => (op::ITEM, 2),
             Instruction::BuildList(Some(n)) => (op::LIST, *n),
             Instruction::BuildMap(pairs) => (op::MAP, pairs.saturating_mul(2)),
             _ => continue,
@@ -195,5 +196,97 @@ fn guard(instructions: &mut Instructions<'_>) -> Result<(), CompileError> {
         // `!0`: no cached filter slot, the name is looked up on each call
         *instruction = Instruction::ApplyFilter(name, Some(args), !0);
     }
+    insert_checks(instructions);
     Ok(())
+}
+
+/// The checks to run just before `instruction`, for the two instructions that cannot be
+/// replaced by a call because they leave or store more than one value:
+///
+/// - `CompareAndPreserve` (all but the last comparison of a chain, `a == b == c`) compares
+///   two values of any size in the VM, uncharged: both operands are charged first, so a
+///   loop over a chain of comparisons of large lists is stopped by the work budget.
+/// - `SetAttr` (`{% set ns.a = value %}`) stores into a namespace unchecked: a namespace
+///   set into itself is a cycle whose printing or serialising recurses without end, and
+///   namespaces linked one into another make a chain whose drop overflows the stack. The
+///   value stored is checked to be measurable and to hold no namespace.
+///
+/// Stack effects: `Swap` and a check on the top keep both operands where they were.
+fn checks_before(instruction: &Instruction<'_>) -> &'static [Instruction<'static>] {
+    // `!0`: no cached filter slot
+    static COMPARE: [Instruction<'static>; 4] = [
+        Instruction::Swap,
+        Instruction::ApplyFilter(op::CHARGE, Some(1), !0),
+        Instruction::Swap,
+        Instruction::ApplyFilter(op::CHARGE, Some(1), !0),
+    ];
+    static SET_ATTR: [Instruction<'static>; 3] = [
+        Instruction::Swap,
+        Instruction::ApplyFilter(op::STORABLE, Some(1), !0),
+        Instruction::Swap,
+    ];
+    match instruction {
+        Instruction::CompareAndPreserve(_) => COMPARE.as_slice(),
+        Instruction::SetAttr(_) => SET_ATTR.as_slice(),
+        _ => &[],
+    }
+}
+
+/// Rebuilds `instructions` with `checks_before` inserted, moving every jump target to the
+/// start of its instruction's checks.
+fn insert_checks<'s>(instructions: &mut Instructions<'s>) {
+    let len = instructions.len();
+    let at = |idx: usize| {
+        u32::try_from(idx)
+            .ok()
+            .and_then(|idx| instructions.get(idx))
+    };
+    if !(0..len).any(|idx| at(idx).is_some_and(|i| !checks_before(i).is_empty())) {
+        return;
+    }
+    // where each old instruction's checks start in the new program; one more for the end
+    let mut starts = Vec::with_capacity(len + 1);
+    let mut next = 0u32;
+    for idx in 0..len {
+        starts.push(next);
+        let inserted = at(idx).map_or(0, |i| checks_before(i).len());
+        next = next.saturating_add(1 + inserted as u32);
+    }
+    starts.push(next);
+    let moved = |target: &mut u32| {
+        if let Some(&start) = usize::try_from(*target).ok().and_then(|t| starts.get(t)) {
+            *target = start;
+        }
+    };
+    let mut rebuilt = Instructions::new(instructions.name(), instructions.source());
+    for idx in 0..len {
+        let Some(old) = at(idx) else { continue };
+        let location = u32::try_from(idx).ok().and_then(|idx| {
+            instructions
+                .get_span(idx)
+                .map(Ok)
+                .or_else(|| instructions.get_line(idx).map(Err))
+        });
+        let mut add = |instruction: Instruction<'s>| match location {
+            Some(Ok(span)) => rebuilt.add_with_span(instruction, span),
+            Some(Err(line)) => {
+                rebuilt.add_with_line(instruction, u16::try_from(line).unwrap_or(u16::MAX))
+            }
+            None => rebuilt.add(instruction),
+        };
+        for extra in checks_before(old) {
+            add(extra.clone());
+        }
+        let mut instruction = old.clone();
+        match &mut instruction {
+            Instruction::Jump(target)
+            | Instruction::JumpIfFalse(target)
+            | Instruction::JumpIfFalseOrPop(target)
+            | Instruction::JumpIfTrueOrPop(target)
+            | Instruction::Iterate(target) => moved(target),
+            _ => {}
+        }
+        add(instruction);
+    }
+    *instructions = rebuilt;
 }
