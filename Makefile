@@ -3,7 +3,7 @@ CARGO ?= cargo
 PORT ?= 8080
 DATA_DIR ?= ./data
 
-.PHONY: run build test lint fmt fmt-check clippy up down migrate bench bench-quick
+.PHONY: run build test lint fmt fmt-check clippy up down migrate bench bench-quick fuzz schemathesis
 
 ## Build and start the whole platform in one process (SQLite, in-process bus) on :$(PORT).
 run:
@@ -16,6 +16,12 @@ build:
 test:
 	$(CARGO) build --bin echoflow
 	$(CARGO) test --workspace --no-fail-fast
+
+## Schemathesis, every check on, against `echoflow up` in a network namespace
+## with loopback only (needs root); about 5 minutes. See tests/schemathesis/run.sh.
+schemathesis:
+	$(CARGO) build --bin echoflow
+	tests/schemathesis/run.sh
 
 lint: fmt-check clippy
 
@@ -54,3 +60,8 @@ else
 	$(CARGO) build --bin echoflow --bin echoflow-bench
 	./target/debug/echoflow-bench --quick --out target/bench-smoke.json
 endif
+
+## Every fuzz target (cargo fuzz, libFuzzer) for FUZZ_SECONDS each (default 60); needs cargo-fuzz.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./fuzz/run.sh
