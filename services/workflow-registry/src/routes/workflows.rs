@@ -19,6 +19,20 @@ use crate::chatbots::ChatbotDirectory;
 use crate::secrets::WebhookSecrets;
 use crate::store::{audit, schedules, triggers, versions, webhooks, workflows};
 
+/// A struct body that must be given as a JSON object. serde also reads a struct from a
+/// JSON array of its fields in order (`["new name"]` renamed a workflow), which no client
+/// means: an array is refused like any other body of the wrong shape (422).
+pub struct ObjectBody<T>(pub T);
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for ObjectBody<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let object = serde_json::Map::<String, Value>::deserialize(deserializer)?;
+        T::deserialize(Value::Object(object))
+            .map(ObjectBody)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct CreateWorkflow {
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
@@ -274,9 +288,9 @@ pub async fn create(
     limits: web::Data<GraphLimits>,
     secrets: web::Data<WebhookSecrets>,
     user: AuthUser,
-    body: web::Json<CreateWorkflow>,
+    body: web::Json<ObjectBody<CreateWorkflow>>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body = body.into_inner().0;
     let name = check_name(&body.name)?;
     let mut compiled = CompiledDefinition::compile(body.flow_definition.clone(), **limits).await?;
     secrets.seal_given(&mut compiled, None)?;
@@ -459,9 +473,9 @@ pub async fn update(
     secrets: web::Data<WebhookSecrets>,
     user: AuthUser,
     id: web::Path<Uuid>,
-    body: web::Json<UpdateWorkflow>,
+    body: web::Json<ObjectBody<UpdateWorkflow>>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body = body.into_inner().0;
     if body.name.is_none()
         && body.description.is_none()
         && body.chatbot_id.is_none()

@@ -102,3 +102,42 @@ async fn a_put_without_a_known_field_writes_nothing() {
 async fn a_put_without_a_known_field_writes_nothing_on_sqlite() {
     a_put_without_a_known_field_writes_nothing_on(spawn_app_on_sqlite().await).await;
 }
+
+/// serde reads a struct from a JSON array of all its fields in order:
+/// `["new name", null, null, null, null]` renamed a workflow, and a create body could be an
+/// array too. Both are refused as not an object.
+async fn a_body_given_as_an_array_changes_nothing_on(app: TestApp) {
+    let chatbot = app.chatbot().await;
+    let created = app
+        .created(&workflow_body("kept", chatbot, manual_flow()))
+        .await;
+    let id = created["id"].as_str().unwrap();
+
+    for body in [
+        json!(["renamed", null, null, null, null]),
+        json!([null, "described", null, null, false]),
+        json!([]),
+    ] {
+        let (status, answer) = app.update_workflow(id, &body).await;
+        assert_eq!(status, 422, "{body}: {answer}");
+        assert_error(&answer, "VALIDATION_ERROR");
+    }
+    let as_array = json!(["from an array", null, chatbot, manual_flow(), true]);
+    let (status, answer) = app.create_workflow(&as_array).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_error(&answer, "VALIDATION_ERROR");
+
+    let (_, current) = app.get_workflow(id).await;
+    assert_eq!(current["version"], 1, "no new version: {current}");
+    assert_eq!(current["name"], "kept");
+}
+
+#[tokio::test]
+async fn a_body_given_as_an_array_changes_nothing() {
+    a_body_given_as_an_array_changes_nothing_on(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn a_body_given_as_an_array_changes_nothing_on_sqlite() {
+    a_body_given_as_an_array_changes_nothing_on(spawn_app_on_sqlite().await).await;
+}
