@@ -19,6 +19,8 @@ use crate::store::{executions, status, steps};
 pub struct ListQuery {
     pub workflow_id: Option<Uuid>,
     pub chatbot_id: Option<Uuid>,
+    /// queued, running, completed, failed or cancelled.
+    #[param(pattern = "^(queued|running|completed|failed|cancelled)$")]
     pub status: Option<String>,
 }
 
