@@ -715,6 +715,19 @@ fn check_format(args: &[Value]) -> Result<(), Error> {
         if c != '%' {
             continue;
         }
+        // minijinja's printf parser walks a conversion byte by byte and panics inside a
+        // multi-byte character (found by fuzzing: `'%(Ɯ)s'|format(x)`), so a conversion's
+        // mapping key and type must be ASCII
+        if chars.peek() == Some(&'(') {
+            for key_char in chars.by_ref() {
+                if !key_char.is_ascii() {
+                    return Err(limit_error(NON_ASCII_CONVERSION));
+                }
+                if key_char == ')' {
+                    break;
+                }
+            }
+        }
         let mut number = 0usize;
         while let Some(&next) = chars.peek() {
             match next {
@@ -740,10 +753,17 @@ fn check_format(args: &[Value]) -> Result<(), Error> {
             chars.next();
         }
         total = total.saturating_add(number);
-        chars.next();
+        if chars
+            .next()
+            .is_some_and(|conversion| !conversion.is_ascii())
+        {
+            return Err(limit_error(NON_ASCII_CONVERSION));
+        }
     }
     Ok(())
 }
+
+const NON_ASCII_CONVERSION: &str = "a format conversion (`%(key)s`, `%s`) must be written in ASCII";
 
 /// `indent` writes its width once per line: 1,000 lines indented by 1,000,000 is 1 GB.
 fn check_indent(args: &[Value]) -> Result<(), Error> {

@@ -472,6 +472,22 @@ mod tests {
     }
 
     #[test]
+    fn format_conversions_outside_ascii_are_refused_not_panicking() {
+        // found by fuzzing: minijinja's printf parser slices inside a multi-byte character
+        for source in [
+            "{{ ' %( 0#opƜh op:ch    5d'|format(trigger) }}",
+            "{{ '%(Ɯ)s'|format(trigger) }}",
+            "{{ '%Ɯ'|format(1) }}",
+            "{{ '%5Ɯ'|format(1) }}",
+        ] {
+            let message = eval_message(render_value(&json!(source), &ctx()));
+            assert!(message.contains("ASCII"), "{source}: {message}");
+        }
+        let out = render_value(&json!("{{ 'Ɯ %(a)s é'|format({'a': 'ß'}) }}"), &ctx()).unwrap();
+        assert_eq!(out, json!("Ɯ ß é"));
+    }
+
+    #[test]
     fn ordinary_templates_keep_working_under_the_guards() {
         let items: Vec<Value> = (0..1000)
             .map(|i| json!({"id": i, "name": format!("item {i}")}))
