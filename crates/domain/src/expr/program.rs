@@ -44,13 +44,7 @@ pub(crate) struct Program<'s> {
 
 impl<'s> Program<'s> {
     pub(crate) fn template(source: &'s str) -> Result<Self, CompileError> {
-        depth::check(source).map_err(CompileError::Limit)?;
-        let ast = parse(
-            source,
-            "<template>",
-            SyntaxConfig,
-            WhitespaceConfig::default(),
-        )?;
+        let ast = parse_checked(source, "<template>")?;
         fold::check_stmt(&ast).map_err(CompileError::Limit)?;
         let mut generator = CodeGenerator::new("<template>", source);
         generator.compile_stmt(&ast);
@@ -76,13 +70,7 @@ impl<'s> Program<'s> {
     pub(crate) fn render(&self, ctx: &Value) -> Result<String, Error> {
         let _meter = Metered::start();
         let mut text = String::new();
-        Vm::new(&ENV).eval(
-            &self.instructions,
-            ctx.clone(),
-            &self.blocks,
-            &mut make_string_output(&mut text),
-            AutoEscape::None,
-        )?;
+        self.run(ctx, &mut text)?;
         Ok(text)
     }
 
@@ -100,15 +88,21 @@ impl<'s> Program<'s> {
     }
 
     fn eval_value(&self, ctx: &Value) -> Result<Value, Error> {
-        let mut discard = String::new();
+        self.run(ctx, &mut String::new())?
+            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "expression left no value"))
+    }
+
+    /// Runs the program in the guarded environment, writing its output to `text`; the value
+    /// it left on the stack, if any.
+    fn run(&self, ctx: &Value, text: &mut String) -> Result<Option<Value>, Error> {
         let (value, _state) = Vm::new(&ENV).eval(
             &self.instructions,
             ctx.clone(),
             &self.blocks,
-            &mut make_string_output(&mut discard),
+            &mut make_string_output(text),
             AutoEscape::None,
         )?;
-        value.ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "expression left no value"))
+        Ok(value)
     }
 }
 
@@ -121,13 +115,7 @@ impl Program<'_> {
         use_it: impl FnOnce(&Program<'_>) -> T,
     ) -> Result<T, CompileError> {
         let wrapped = format!("{{{{ {source} }}}}");
-        depth::check(&wrapped).map_err(CompileError::Limit)?;
-        let ast = parse(
-            &wrapped,
-            "<expression>",
-            SyntaxConfig,
-            WhitespaceConfig::default(),
-        )?;
+        let ast = parse_checked(&wrapped, "<expression>")?;
         let expr = match &ast {
             Stmt::Template(t) => match t.children.as_slice() {
                 [Stmt::EmitExpr(emit)] => &emit.expr,
@@ -142,6 +130,17 @@ impl Program<'_> {
         let program = Program::guarded(instructions, blocks)?;
         Ok(use_it(&program))
     }
+}
+
+/// Parses a template once its blocks passed the nesting check (parsing recurses per level).
+fn parse_checked<'a>(source: &'a str, name: &'a str) -> Result<Stmt<'a>, CompileError> {
+    depth::check(source).map_err(CompileError::Limit)?;
+    Ok(parse(
+        source,
+        name,
+        SyntaxConfig,
+        WhitespaceConfig::default(),
+    )?)
 }
 
 /// Replaces every instruction that can grow a value with its guarded operator, and refuses
