@@ -19,8 +19,6 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// Strong enough for the zxcvbn check on registration.
-const PASSWORD: &str = "Tenant-Isolation-Test-91!";
 /// A template of the shared catalogue.
 const TEMPLATE: &str = "lead-capture-crm";
 
@@ -286,23 +284,7 @@ fn flow(tag: &str) -> Value {
 
 async fn sign_up(base: &str, email: &str) -> Api {
     let mut api = Api::new(base);
-    let (status, body) = api
-        .post(
-            "/api/v1/auth/register",
-            &json!({"email": email, "password": PASSWORD, "name": "Tenant"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = api
-        .post(
-            "/api/v1/auth/token",
-            &json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    api.token = Some(body["access_token"].as_str().unwrap().to_string());
-    let bot = api.create_chatbot("Own bot", json!({})).await;
-    api.chatbot = Some(bot);
+    api.sign_up(email).await;
     api
 }
 
@@ -503,28 +485,20 @@ async fn start(slack: &MockServer) -> (Service, std::path::PathBuf) {
 async fn ids_in_bodies_and_queries(b: &Api, a: &Owned) {
     let a_bot = &a.chatbot.id;
     let b_bot = b.chatbot.clone().unwrap();
-    let (status, body) = b
-        .post(
-            "/api/v1/workflows",
-            &json!({"name": "into A's bot", "chatbot_id": a_bot, "flow_definition": flow("b")}),
-        )
-        .await;
-    println!(
-        "{:<60} as B -> {status}",
-        "POST /api/v1/workflows {chatbot_id: A's}"
-    );
-    assert_eq!(status, 404, "{body}");
-    let (status, body) = b
-        .post(
-            &format!("/api/v1/templates/{TEMPLATE}/instantiate"),
-            &json!({"chatbot_id": a_bot, "params": {"crm_url": "http://127.0.0.1:9/leads", "crm_api_key": "b-key"}}),
-        )
-        .await;
-    println!(
-        "{:<60} as B -> {status}",
-        "POST /api/v1/templates/{id}/instantiate {chatbot_id: A's}"
-    );
-    assert_eq!(status, 404, "{body}");
+    post_refused(
+        b,
+        "/api/v1/workflows",
+        &json!({"name": "into A's bot", "chatbot_id": a_bot, "flow_definition": flow("b")}),
+        "POST /api/v1/workflows {chatbot_id: A's}",
+    )
+    .await;
+    post_refused(
+        b,
+        &format!("/api/v1/templates/{TEMPLATE}/instantiate"),
+        &json!({"chatbot_id": a_bot, "params": {"crm_url": "http://127.0.0.1:9/leads", "crm_api_key": "b-key"}}),
+        "POST /api/v1/templates/{id}/instantiate {chatbot_id: A's}",
+    )
+    .await;
     let (status, own) = b
         .post(
             "/api/v1/workflows",
@@ -532,17 +506,13 @@ async fn ids_in_bodies_and_queries(b: &Api, a: &Owned) {
         )
         .await;
     assert_eq!(status, 201, "{own}");
-    let (status, body) = b
-        .post(
-            &format!("/api/v1/workflows/{}/copy", id_of(&own)),
-            &json!({"chatbot_id": a_bot}),
-        )
-        .await;
-    println!(
-        "{:<60} as B -> {status}",
-        "POST /api/v1/workflows/{B's id}/copy {chatbot_id: A's}"
-    );
-    assert_eq!(status, 404, "{body}");
+    post_refused(
+        b,
+        &format!("/api/v1/workflows/{}/copy", id_of(&own)),
+        &json!({"chatbot_id": a_bot}),
+        "POST /api/v1/workflows/{B's id}/copy {chatbot_id: A's}",
+    )
+    .await;
     // B's widget key does not open A's chatbot.
     let (status, body) = b
         .chat(
@@ -584,6 +554,13 @@ async fn ids_in_bodies_and_queries(b: &Api, a: &Owned) {
             "{list} as B: {status} {body}"
         );
     }
+}
+
+/// B posts `body` to `path`, which names something of A's: 404.
+async fn post_refused(b: &Api, path: &str, body: &Value, label: &str) {
+    let (status, answer) = b.post(path, body).await;
+    println!("{label:<60} as B -> {status}");
+    assert_eq!(status, 404, "{answer}");
 }
 
 async fn send(b: &Api, method: &str, url: &str, body: Option<&Value>) -> (u16, Value) {
