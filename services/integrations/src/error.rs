@@ -167,8 +167,8 @@ impl From<sea_orm::DbErr> for Error {
     }
 }
 
-impl From<crate::crypto::CryptoError> for Error {
-    fn from(err: crate::crypto::CryptoError) -> Self {
+impl From<crate::tokens::keyring::CryptoError> for Error {
+    fn from(err: crate::tokens::keyring::CryptoError) -> Self {
         Error::Unexpected(err.into())
     }
 }

@@ -5,15 +5,11 @@
 
 pub mod actions;
 pub mod calls;
-pub mod crypto;
 pub mod error;
 pub mod events;
-pub mod limiter;
 pub mod oauth;
 pub mod openapi;
 pub mod provider;
-pub mod revoke;
-pub mod rotation;
 pub mod routes;
 pub mod settings;
 pub mod startup;
@@ -21,7 +17,7 @@ pub mod state;
 pub mod store;
 pub mod tokens;
 
-pub use crypto::Keyring;
-pub use rotation::{reencrypt_all, reencrypt_from_settings};
 pub use settings::Settings;
 pub use startup::Application;
+pub use tokens::keyring::Keyring;
+pub use tokens::rotation::{reencrypt_all, reencrypt_from_settings};

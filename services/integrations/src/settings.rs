@@ -23,7 +23,7 @@ pub struct Settings {
 /// `[integrations]`: token encryption, the OAuth flow and provider calls.
 #[derive(Debug, Clone, Deserialize)]
 pub struct IntegrationsSettings {
-    /// `key_id:base64(32 bytes)`, comma-separated (see [`crate::crypto::Keyring`]).
+    /// `key_id:base64(32 bytes)`, comma-separated (see [`crate::tokens::keyring::Keyring`]).
     pub encryption_keys: SecretString,
     /// The key new and re-encrypted tokens use.
     pub active_key_id: String,

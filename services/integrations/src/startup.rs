@@ -9,10 +9,10 @@ use echoflow_service_kit::{health::Readiness, http::Common, metrics};
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
-use crate::crypto::{DEV_KEY_ID, Keyring};
 use crate::routes::{connect, connections, internal};
 use crate::settings::Settings;
 use crate::state::Integrations;
+use crate::tokens::keyring::{DEV_KEY_ID, Keyring};
 
 pub const SERVICE: &str = "integrations";
 

@@ -8,10 +8,10 @@ use echoflow_bus::outbox::OutboxHandle;
 use sea_orm::DatabaseConnection;
 
 use crate::calls::Calls;
-use crate::crypto::Keyring;
-use crate::limiter::Limiter;
+use crate::calls::limiter::Limiter;
 use crate::settings::{IntegrationsSettings, Settings};
 use crate::tokens::Tokens;
+use crate::tokens::keyring::Keyring;
 
 pub struct Integrations {
     pub db: DatabaseConnection,

@@ -10,6 +10,9 @@
 //! SQLite (one process) the row is updated with a compare-and-swap on
 //! `token_version` instead of holding a write transaction over the network.
 
+pub mod keyring;
+pub mod rotation;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -23,13 +26,13 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::crypto::Keyring;
 use crate::error::Error;
 use crate::events::{self, Origin};
 use crate::oauth::{OAuthProvider, TokenError, TokenSet};
 use crate::provider::Provider;
 use crate::settings::ProvidersSettings;
 use crate::store::{aad, connections};
+use crate::tokens::keyring::Keyring;
 
 /// An access token ready to use, and the token version it belongs to.
 pub struct Access {
@@ -61,7 +64,7 @@ pub fn seal(
     id: Uuid,
     access: &str,
     refresh: Option<&str>,
-) -> Result<SealedTokens, crate::crypto::CryptoError> {
+) -> Result<SealedTokens, crate::tokens::keyring::CryptoError> {
     Ok(SealedTokens {
         key_id: keyring.active_id().to_string(),
         access_token: keyring.encrypt(
@@ -78,7 +81,7 @@ pub fn seal(
 pub fn open(
     keyring: &Keyring,
     row: &connections::Model,
-) -> Result<(String, Option<String>), crate::crypto::CryptoError> {
+) -> Result<(String, Option<String>), crate::tokens::keyring::CryptoError> {
     let access = keyring.decrypt(
         &row.key_id,
         &row.access_token,

@@ -7,6 +7,8 @@
 //! revoked or expired refresh token becomes `invalid_grant`), so the rest
 //! of the service sees one protocol.
 
+pub mod revoke;
+
 use std::borrow::Cow;
 use std::time::Duration;
 

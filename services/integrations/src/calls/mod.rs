@@ -3,6 +3,8 @@
 //! refresh-and-retry on an expired token, waiting out a Retry-After that
 //! fits the caller's budget, and at most [`MAX_ATTEMPTS`] requests.
 
+pub mod limiter;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,9 +15,9 @@ use serde_json::Value;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::calls::limiter::{Limiter, Refused, WouldWait};
 use crate::error::{Error, excerpt};
 use crate::events::Origin;
-use crate::limiter::{Limiter, Refused, WouldWait};
 use crate::oauth::{DEFAULT_RETRY_AFTER, describe_transport, parse_retry_after};
 use crate::provider::Provider;
 use crate::settings::ProvidersSettings;

@@ -16,9 +16,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::crypto::Keyring;
 use crate::settings::Settings;
 use crate::store::{aad, connections, oauth_states};
+use crate::tokens::keyring::Keyring;
 use crate::tokens::{open, seal};
 
 const BATCH: u64 = 100;
