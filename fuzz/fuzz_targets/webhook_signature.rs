@@ -4,7 +4,7 @@
 #![no_main]
 
 #[allow(dead_code)]
-#[path = "../../services/workflow-registry/src/signature.rs"]
+#[path = "../../services/workflow-registry/src/webhook_signature.rs"]
 mod signature;
 
 use libfuzzer_sys::fuzz_target;

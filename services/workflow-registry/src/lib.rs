@@ -3,19 +3,19 @@
 //! events on the bus, schedules) into ExecutionJobs.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod chatbots;
 pub mod consumers;
+pub mod cron;
 pub mod jobs;
 pub mod openapi;
+pub mod ownership;
 pub mod routes;
-pub mod schedule;
 pub mod scheduler;
-pub mod secrets;
 pub mod settings;
-pub mod signature;
 pub mod startup;
 pub mod store;
 pub mod templates;
+pub mod webhook_secrets;
+pub mod webhook_signature;
 
 pub use settings::Settings;
 pub use startup::Application;

@@ -3,13 +3,13 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use crate::routes::{audit, events, execute, hooks, node_types, templates, versions, workflows};
+use crate::routes::{audit, events, execute, node_types, templates, versions, webhooks, workflows};
 use crate::templates::{Category, ParamSpec, ParamType};
 
 #[derive(OpenApi)]
 #[openapi(
     paths(workflows::create, workflows::list, workflows::get, workflows::update, workflows::delete,
-          execute::execute, hooks::receive, node_types::list,
+          execute::execute, webhooks::receive, node_types::list,
           versions::list, versions::get, versions::rollback, versions::copy, versions::diff,
           versions::rotate_webhook, audit::list,
           templates::list, templates::get, templates::instantiate, events::publish),

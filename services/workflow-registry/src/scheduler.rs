@@ -14,8 +14,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::cron::{self, Schedule};
 use crate::jobs::{build_job, enqueue, local_event};
-use crate::schedule::{self, Schedule};
 use crate::store::{scheduler_lock, schedules, versions, workflows};
 
 /// The type of the event of each firing.
@@ -147,7 +147,7 @@ async fn fire(
     let Some(version) = versions::find_plan(txn, wf.id, wf.current_version).await? else {
         return Ok(false);
     };
-    if version.plan["trigger"]["node_type"] != schedule::TRIGGER_TYPE {
+    if version.plan["trigger"]["node_type"] != cron::TRIGGER_TYPE {
         tracing::warn!(workflow_id = %wf.id, "stale schedule removed");
         schedules::Entity::delete_by_id(wf.id).exec(txn).await?;
         return Ok(false);

@@ -9,16 +9,16 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
-use crate::chatbots::ChatbotDirectory;
 use crate::consumers::trigger_events::TriggerEventConsumer;
 use crate::jobs::JobSubmitter;
+use crate::ownership::ChatbotDirectory;
 use crate::routes::workflows::GraphLimits;
 use crate::routes::{
-    PublicUrl, audit, events, execute, hooks, node_types, templates, versions, workflows,
+    PublicUrl, audit, events, execute, node_types, templates, versions, webhooks, workflows,
 };
 use crate::scheduler::Scheduler;
-use crate::secrets::WebhookSecrets;
 use crate::settings::Settings;
+use crate::webhook_secrets::WebhookSecrets;
 
 pub const SERVICE: &str = "workflow-registry";
 
@@ -43,7 +43,7 @@ impl Application {
         .await?;
         Slice::Registry.migrate(&db).await?;
         let secrets = WebhookSecrets::from_settings(&settings.registry)?;
-        let sealed = crate::secrets::seal_stored(&db, &secrets).await?;
+        let sealed = crate::webhook_secrets::seal_stored(&db, &secrets).await?;
         if sealed > 0 {
             tracing::info!(versions = sealed, "sealed webhook secrets stored in clear");
         }
@@ -127,7 +127,7 @@ impl Application {
                             web::post().to(templates::instantiate),
                         ),
                 )
-                .route("/hooks/{token}", web::post().to(hooks::receive))
+                .route("/hooks/{token}", web::post().to(webhooks::receive))
                 .route("/api/openapi.json", web::get().to(crate::openapi::serve))
                 .default_service(web::to(echoflow_service_kit::error::not_found_route))
         })

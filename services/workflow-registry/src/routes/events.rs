@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::chatbots::ChatbotDirectory;
 use crate::jobs::JobSubmitter;
-use crate::routes::hooks::body_error;
+use crate::ownership::ChatbotDirectory;
+use crate::routes::webhooks::body_error;
 
 const CONTENT_TYPE: &str = "application/cloudevents+json";
 

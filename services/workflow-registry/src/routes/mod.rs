@@ -3,10 +3,10 @@
 pub mod audit;
 pub mod events;
 pub mod execute;
-pub mod hooks;
 pub mod node_types;
 pub mod templates;
 pub mod versions;
+pub mod webhooks;
 pub mod workflows;
 
 /// Base URL for links in answers (`webhook_url`), as app data.

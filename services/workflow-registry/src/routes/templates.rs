@@ -12,10 +12,10 @@ use super::PublicUrl;
 use super::workflows::{
     CompiledDefinition, GraphLimits, NewWorkflow, check_name, insert_workflow_as,
 };
-use crate::chatbots::ChatbotDirectory;
-use crate::secrets::WebhookSecrets;
+use crate::ownership::ChatbotDirectory;
 use crate::store::{audit, templates};
 use crate::templates::{Category, InstantiateError, ParamFault, ParamSpec, Template};
+use crate::webhook_secrets::WebhookSecrets;
 
 #[derive(Deserialize, IntoParams)]
 pub struct ListQuery {

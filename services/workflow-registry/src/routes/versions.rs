@@ -17,7 +17,7 @@ use super::workflows::{
     CompiledDefinition, GraphLimits, NewWorkflow, check_name, commit_new_version_as,
     insert_workflow_as, respond,
 };
-use crate::chatbots::ChatbotDirectory;
+use crate::ownership::ChatbotDirectory;
 use crate::store::{audit, versions, workflows};
 
 #[derive(Serialize, ToSchema)]
@@ -118,7 +118,7 @@ pub async fn get(
         workflow_id: wf.id,
         version: found.version,
         is_current: found.version == wf.current_version,
-        flow_definition: crate::secrets::redact(found.definition),
+        flow_definition: crate::webhook_secrets::redact(found.definition),
         created_at: found.created_at,
     }))
 }

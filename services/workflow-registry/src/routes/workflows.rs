@@ -15,9 +15,9 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::PublicUrl;
-use crate::chatbots::ChatbotDirectory;
-use crate::secrets::WebhookSecrets;
+use crate::ownership::ChatbotDirectory;
 use crate::store::{audit, schedules, triggers, versions, webhooks, workflows};
+use crate::webhook_secrets::WebhookSecrets;
 
 /// A struct body that must be given as a JSON object. serde also reads a struct from a
 /// JSON array of its fields in order (`["new name"]` renamed a workflow), which no client
@@ -156,7 +156,7 @@ impl CompiledDefinition {
         }
         let plan = echoflow_domain::compile(&definition)
             .map_err(|faults| invalid("flow_definition", faults))?;
-        crate::schedule::check(&definition, &plan)
+        crate::cron::check(&definition, &plan)
             .map_err(|fault| invalid("flow_definition", vec![fault]))?;
         Ok(Self { definition, plan })
     }
@@ -223,7 +223,7 @@ pub(crate) fn respond(
         version: wf.current_version,
         trigger_type,
         webhook_url: token.map(|t| format!("{}/hooks/{t}", public.0.trim_end_matches('/'))),
-        flow_definition: definition.map(crate::secrets::redact),
+        flow_definition: definition.map(crate::webhook_secrets::redact),
         created_at: wf.created_at,
         updated_at: wf.updated_at,
     }

@@ -6,7 +6,7 @@ use echoflow_domain::ExecutionPlan;
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::NotSet, QueryOrder, QuerySelect, Set};
 
-use crate::schedule::Schedule;
+use crate::cron::Schedule;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "schedules")]

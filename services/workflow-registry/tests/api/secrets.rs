@@ -4,7 +4,7 @@
 //! never returned (answers show `hmac_secret_set: true`), kept when the shown
 //! graph is saved back, and still checks signed deliveries.
 
-use echoflow_workflow_registry::signature::sign_sha256;
+use echoflow_workflow_registry::webhook_signature::sign_sha256;
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -182,8 +182,8 @@ async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
 
 #[tokio::test]
 async fn a_secret_stored_in_clear_by_an_earlier_release_is_sealed_at_start() {
-    use echoflow_workflow_registry::secrets::{WebhookSecrets, seal_stored};
     use echoflow_workflow_registry::store::versions;
+    use echoflow_workflow_registry::webhook_secrets::{WebhookSecrets, seal_stored};
     use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
     let app = spawn_app().await;

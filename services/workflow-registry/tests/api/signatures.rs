@@ -5,7 +5,7 @@
 //! delivery outside the tolerance and answers a replay within it with the
 //! first delivery's execution.
 
-use echoflow_workflow_registry::signature::{sign_sha256, sign_timestamped};
+use echoflow_workflow_registry::webhook_signature::{sign_sha256, sign_timestamped};
 use serde_json::json;
 
 use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_on_sqlite};

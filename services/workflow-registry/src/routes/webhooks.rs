@@ -8,9 +8,9 @@ use serde_json::{Map, Value, json};
 
 use super::execute::Accepted;
 use crate::jobs::{JobSubmitter, Submitted, local_event};
-use crate::secrets::WebhookSecrets;
-use crate::signature::{self, Scheme};
 use crate::store::{versions::CurrentPlan, webhooks};
+use crate::webhook_secrets::WebhookSecrets;
+use crate::webhook_signature::{self, Scheme};
 
 /// Headers never passed on to a workflow.
 const WITHHELD_HEADERS: [&str; 4] = [
@@ -201,7 +201,7 @@ fn query(req: &HttpRequest) -> Value {
 
 /// When the trigger has an `hmac_secret`, the request must carry a
 /// signature of the body in its signature header, in the trigger's
-/// `signature_scheme` (see [`crate::signature`]).
+/// `signature_scheme` (see [`crate::webhook_signature`]).
 fn check_signature(
     secrets: &WebhookSecrets,
     version: &CurrentPlan,
@@ -232,7 +232,7 @@ fn check_signature(
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| refused("the header is missing"))?;
     let now = chrono::Utc::now().timestamp();
-    signature::verify(
+    webhook_signature::verify(
         scheme,
         secret.as_bytes(),
         given,
