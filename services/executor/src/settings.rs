@@ -27,7 +27,7 @@ pub struct ExecutorSettings {
     /// `public` (default): HTTP steps reach any public address plus
     /// `allow_networks`; `allowlist`: only `allow_networks`.
     #[serde(default)]
-    pub egress: crate::engine::network::Egress,
+    pub egress: crate::engine::nodes::network::Egress,
     /// Jobs run at once (the queue prefetch).
     pub concurrency: u16,
     /// Default timeout of one HTTP request step.

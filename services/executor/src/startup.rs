@@ -11,11 +11,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
+use crate::background::waker::{self, WakerHandle};
 use crate::consumers::jobs::JobConsumer;
-use crate::engine::waker::{self, WakerHandle};
-use crate::engine::{
-    Engine, ai::AiNode, chat::ChatNode, http::HttpNode, integrations::IntegrationsNode,
-    network::NetworkPolicy, nodes::NodeRunner,
+use crate::engine::Engine;
+use crate::engine::nodes::{
+    NodeRunner, ai::AiNode, chat::ChatNode, http::HttpNode, integrations::IntegrationsNode,
+    network::NetworkPolicy,
 };
 use crate::routes::control::{self, Control};
 use crate::routes::{executions, internal};
@@ -163,7 +164,7 @@ impl Application {
             self.engine.waker.clone(),
             self.stop_background.clone(),
         ));
-        let pruning = tokio::spawn(crate::engine::retention::run(
+        let pruning = tokio::spawn(crate::background::retention::run(
             self.engine.db.clone(),
             self.retention_days,
             self.stop_background.clone(),

@@ -17,9 +17,9 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::engine::waker::{WakerHandle, resume_job};
-use crate::engine::{Ending, finish_in};
-use crate::store::{dead_letters, executions, status, wakeups};
+use crate::background::waker::{WakerHandle, resume_job};
+use crate::engine::finish::{Ending, finish_in};
+use crate::store::{dead_letters, executions, retries, status, wakeups};
 
 /// What the control routes share.
 pub struct Control {
@@ -125,8 +125,7 @@ async fn queue_retry(
     input: Option<Value>,
 ) -> Result<executions::Model, ApiError> {
     let txn = db.begin().await?;
-    let retry =
-        executions::insert_retry(&txn, original, from == RetryFrom::FailedStep, input).await?;
+    let retry = retries::insert_retry(&txn, original, from == RetryFrom::FailedStep, input).await?;
     crate::jobs::enqueue(&txn, &resume_job(&retry)).await?;
     txn.commit().await?;
     Ok(retry)
@@ -399,7 +398,7 @@ pub async fn replay(
             skipped.push(letter.id);
             continue;
         }
-        let retry = executions::insert_retry(&txn, &original, true, None).await?;
+        let retry = retries::insert_retry(&txn, &original, true, None).await?;
         dead_letters::Entity::update_many()
             .col_expr(
                 dead_letters::Column::ReplayExecutionId,

@@ -2,6 +2,7 @@
 
 pub mod dead_letters;
 pub mod executions;
+pub mod retries;
 pub mod steps;
 pub mod wakeups;
 

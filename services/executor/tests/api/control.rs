@@ -655,14 +655,14 @@ async fn executions_older_than_the_retention_are_pruned_with_their_steps() {
     .await
     .unwrap();
     // Nothing is old enough yet.
-    let kept = echoflow_executor::engine::retention::prune(
+    let kept = echoflow_executor::background::retention::prune(
         &db,
         chrono::Utc::now() - chrono::Duration::days(1),
     )
     .await
     .unwrap();
     assert_eq!(kept, 0);
-    let pruned = echoflow_executor::engine::retention::prune(
+    let pruned = echoflow_executor::background::retention::prune(
         &db,
         chrono::Utc::now() + chrono::Duration::seconds(1),
     )

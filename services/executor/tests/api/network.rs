@@ -163,7 +163,7 @@ async fn a_redirect_to_an_ipv4_mapped_loopback_address_is_refused() {
 
 /// `executor.egress = allowlist`: the listed network is reached, by
 /// address and by name. (That a public address is refused in this mode is
-/// the unit test in engine/network.rs: no test sends traffic off the machine.)
+/// the unit test in engine/nodes/network.rs: no test sends traffic off the machine.)
 #[tokio::test]
 async fn allowlist_egress_reaches_its_listed_network() {
     loopback_urls_are_reached_under("allowlist").await;

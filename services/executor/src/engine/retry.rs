@@ -5,7 +5,7 @@
 use echoflow_domain::{Backoff, RetryPolicy};
 use std::time::Duration;
 
-use super::nodes::NodeError;
+use super::nodes::context::NodeError;
 
 /// Transient errors: exponential from this, 3 retries.
 const TRANSIENT_BASE_MS: u64 = 500;

@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use super::nodes::NodeError;
+use super::context::NodeError;
 
 /// How many schema violations a failed step names.
 const MAX_REPORTED_VIOLATIONS: usize = 5;

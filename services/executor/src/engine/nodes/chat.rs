@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use uuid::Uuid;
 
-use super::nodes::{NodeError, StepScope};
+use super::context::{NodeError, StepScope};
 
 #[derive(Clone)]
 pub struct ChatNode {

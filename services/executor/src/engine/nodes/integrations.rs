@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use super::nodes::{NodeError, StepScope};
+use super::context::{NodeError, StepScope};
 
 /// The node types run through integrations, and their action names there.
 pub const ACTIONS: [(&str, &str); 4] = [

@@ -7,8 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::context::NodeError;
 use super::network::NetworkPolicy;
-use super::nodes::NodeError;
 
 #[derive(Clone)]
 pub struct HttpNode {

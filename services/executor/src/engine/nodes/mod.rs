@@ -1,60 +1,26 @@
-//! What each node type does.
+//! What each node kind does: the dispatcher runs a node once, with its
+//! timeout and output limit, by its kind. The kinds that only evaluate
+//! (`condition.if`, `condition.switch`, `flow.merge`, `action.set`) are
+//! here; each kind that calls out has its own file. (`action.delay` never
+//! comes here: an attempt runs it through `delay`, without a worker.)
+
+pub mod ai;
+pub mod chat;
+pub mod context;
+pub mod delay;
+pub mod http;
+pub mod integrations;
+pub mod network;
 
 use echoflow_domain::{PlanNode, expr};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
-use super::ai::AiNode;
-use super::chat::ChatNode;
-use super::http::HttpNode;
-use super::integrations::{IntegrationsNode, action_of};
-
-/// Which step of which execution is running.
-#[derive(Debug, Clone, Copy)]
-pub struct StepScope<'a> {
-    /// `<execution_id>:<node_id>`: stable across attempts and redeliveries
-    /// (the HTTP `Idempotency-Key`).
-    pub key: &'a str,
-    /// The chatbot the execution's workflow belongs to.
-    pub chatbot_id: uuid::Uuid,
-    /// The user the execution's workflow belongs to (whose connections it may use).
-    pub owner_id: uuid::Uuid,
-    /// An input given for this step by a retry, used instead of its config.
-    pub input_override: Option<&'a Value>,
-}
-
-/// How a step failed; the class decides whether and when it is tried again.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// Connect errors, timeouts, 5xx: exponential backoff, 3 retries by default.
-    #[error("{0}")]
-    Transient(String),
-    /// 429: after `retry_after` when the server said, else linear backoff with jitter.
-    #[error("{message}")]
-    RateLimited {
-        message: String,
-        retry_after: Option<Duration>,
-    },
-    /// 401 from an integration: one retry, after the token is refreshed.
-    #[error("{0}")]
-    Unauthorized(String),
-    /// A bad config or expression, other 4xx: another attempt would fail the
-    /// same way, so it fails at once.
-    #[error("{0}")]
-    Permanent(String),
-}
-
-impl NodeError {
-    /// The class as recorded with the step.
-    pub fn class(&self) -> &'static str {
-        match self {
-            NodeError::Transient(_) => "transient",
-            NodeError::RateLimited { .. } => "rate_limit",
-            NodeError::Unauthorized(_) => "authentication",
-            NodeError::Permanent(_) => "configuration",
-        }
-    }
-}
+use ai::AiNode;
+use chat::ChatNode;
+use context::{NodeError, StepScope};
+use http::HttpNode;
+use integrations::{IntegrationsNode, action_of};
 
 /// Runs nodes.
 #[derive(Clone)]
@@ -144,14 +110,6 @@ impl NodeRunner {
                         "action.send_message" => self.chat.send_message(&input, ctx, step).await,
                         "action.tag_conversation" => {
                             self.chat.tag_conversation(&input, ctx, step).await
-                        }
-                        "action.delay" => {
-                            let ms = input
-                                .get("duration_ms")
-                                .and_then(Value::as_u64)
-                                .unwrap_or(0);
-                            tokio::time::sleep(Duration::from_millis(ms)).await;
-                            Ok(json!({"waited_ms": ms}))
                         }
                         integration if action_of(integration).is_some() => {
                             let action = action_of(integration).unwrap_or_default();
