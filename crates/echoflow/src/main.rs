@@ -7,6 +7,7 @@ mod migrate;
 mod up;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use echoflow_service_kit::serve_from_env;
 
 #[derive(Parser)]
 #[command(name = "echoflow", version, about = "AI chat and workflow automation")]
@@ -44,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Up(args) => up::run(args).await,
         Command::Serve { service } => match service {
-            Service::Gateway => echoflow_gateway::startup::serve_from_env().await,
+            Service::Gateway => serve_from_env::<echoflow_gateway::Application>().await,
             Service::WorkflowRegistry => {
                 echoflow_workflow_registry::startup::serve_from_env().await
             }

@@ -3,6 +3,7 @@
 
 use clap::Args;
 use echoflow_bus::{InProcessBus, SharedBus};
+use echoflow_service_kit::Service;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;

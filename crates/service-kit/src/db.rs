@@ -1,9 +1,42 @@
 //! Connects a service to its schema slice: a PostgreSQL schema (`search_path`)
 //! or a SQLite file.
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use echoflow_migrations::Slice;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
+
+use crate::settings::DatabaseSettings;
+
+/// Connects the service to its slice and applies the slice's pending migrations.
+pub async fn connect_slice(
+    settings: &DatabaseSettings,
+    slice: Slice,
+) -> Result<DatabaseConnection, DbErr> {
+    let db = connect(&settings.url, slice.name(), settings.max_connections).await?;
+    slice.migrate(&db).await?;
+    Ok(db)
+}
+
+/// Begins a transaction that reads and then writes what it read, so that no
+/// other writer may come in between.
+///
+/// SQLite: `BEGIN IMMEDIATE` takes the database's write lock at once, waiting
+/// its turn (the busy timeout) as any writer does. A plain (deferred)
+/// transaction would start as a reader, and when it then wrote after another
+/// writer had committed it would fail at once with "database is locked".
+/// PostgreSQL: a plain `BEGIN`; the transaction locks what it reads itself
+/// (`SELECT ... FOR UPDATE`, an advisory lock), which SQLite does not need.
+pub async fn begin_writer<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
 
 /// Connects to `url` for the schema slice `slice` (e.g. `registry`).
 /// PostgreSQL: creates the schema if needed and points `search_path` at it.
@@ -110,4 +143,68 @@ fn base_options(url: &str, max_connections: u32) -> ConnectOptions {
 /// A cheap round trip, for `/readyz`.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.ping().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{DatabaseBackend, Statement};
+
+    fn temp_sqlite() -> (SecretString, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("echoflow-db-{}", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}/slice.db", dir.display());
+        (SecretString::from(url), dir)
+    }
+
+    async fn count(db: &impl ConnectionTrait) -> i64 {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DatabaseBackend::Sqlite,
+                "SELECT COUNT(*) AS n FROM t",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get("", "n").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_writer_transaction_waits_for_the_other_writer_instead_of_failing() {
+        let (url, dir) = temp_sqlite();
+        let db = connect(&url, "unused", 4).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (n INTEGER)")
+            .await
+            .unwrap();
+        let first = begin_writer(&db).await.unwrap();
+        let second_db = db.clone();
+        // Reads, then writes what it read: as a writer it cannot be overtaken.
+        let second = tokio::spawn(async move {
+            let txn = begin_writer(&second_db).await?;
+            let seen = count(&txn).await;
+            txn.execute_unprepared(&format!("INSERT INTO t VALUES ({seen})"))
+                .await?;
+            txn.commit().await
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!second.is_finished(), "the second writer must wait");
+        first
+            .execute_unprepared("INSERT INTO t VALUES (0)")
+            .await
+            .unwrap();
+        first.commit().await.unwrap();
+        second.await.unwrap().unwrap();
+        let last = db
+            .query_one_raw(Statement::from_string(
+                DatabaseBackend::Sqlite,
+                "SELECT MAX(n) AS n FROM t",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        // The second counted the first's row: it read after the first committed.
+        assert_eq!(last.try_get::<i64>("", "n").unwrap(), 1);
+        assert_eq!(count(&db).await, 2);
+        db.close().await.unwrap();
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

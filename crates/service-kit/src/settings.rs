@@ -61,6 +61,19 @@ pub struct ServicesSettings {
     pub public_url: String,
 }
 
+/// The sections every service reads, each under its own key as before
+/// (`[server]`, `ECHOFLOW_SERVER__PORT`, ...). A service's `Settings` holds
+/// them as `common`, next to the service's own sections.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommonSettings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub bus: BusSettings,
+    pub auth: AuthSettings,
+    pub telemetry: TelemetrySettings,
+    pub services: ServicesSettings,
+}
+
 const DEFAULTS: &str = r#"
 [server]
 host = "0.0.0.0"
@@ -225,24 +238,58 @@ pub fn load_settings<T: DeserializeOwned>(
     service: &str,
     overrides: &[(&str, String)],
 ) -> Result<T, config::ConfigError> {
-    let dir = config_dir();
-    let env_name = environment_name();
-    let mut builder = config::Config::builder()
-        .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
-        .set_default("server.port", i64::from(default_port(service)))?
-        .add_source(config::File::from(dir.join("base")).required(false))
-        .add_source(config::File::from(dir.join(&env_name)).required(false))
-        .add_source(config::File::from(dir.join(service)).required(false))
-        .add_source(
-            config::Environment::with_prefix("ECHOFLOW")
-                .prefix_separator("_")
-                .separator("__")
-                .try_parsing(true),
-        );
-    for (key, value) in overrides {
-        builder = builder.set_override(*key, value.clone())?;
+    Sources::load(service, overrides)?.0.try_deserialize()
+}
+
+/// Every source of one service's settings, merged: a service reads its
+/// [`CommonSettings`] and its own sections from it.
+pub struct Sources(config::Config);
+
+impl Sources {
+    /// Built-in defaults, the config files, `ECHOFLOW_<SECTION>__<KEY>`
+    /// variables, then `overrides`.
+    pub fn load(service: &str, overrides: &[(&str, String)]) -> Result<Self, config::ConfigError> {
+        let dir = config_dir();
+        let env_name = environment_name();
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .set_default("server.port", i64::from(default_port(service)))?
+            .add_source(config::File::from(dir.join("base")).required(false))
+            .add_source(config::File::from(dir.join(&env_name)).required(false))
+            .add_source(config::File::from(dir.join(service)).required(false))
+            .add_source(
+                config::Environment::with_prefix("ECHOFLOW")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            );
+        for (key, value) in overrides {
+            builder = builder.set_override(*key, value.clone())?;
+        }
+        Ok(Self(builder.build()?))
     }
-    builder.build()?.try_deserialize()
+
+    /// `[server]`, `[database]`, `[bus]`, `[auth]`, `[telemetry]` and `[services]`.
+    pub fn common(&self) -> Result<CommonSettings, config::ConfigError> {
+        self.0.clone().try_deserialize()
+    }
+
+    /// The section at `key` (e.g. `chat`), which must be there.
+    pub fn section<T: DeserializeOwned>(&self, key: &str) -> Result<T, config::ConfigError> {
+        self.0.get(key)
+    }
+
+    /// The section at `key`, or its defaults when no source has it.
+    pub fn section_or_default<T: DeserializeOwned + Default>(
+        &self,
+        key: &str,
+    ) -> Result<T, config::ConfigError> {
+        match self.0.get::<config::Value>(key) {
+            Err(config::ConfigError::NotFound(_)) => Ok(T::default()),
+            Err(other) => Err(other),
+            Ok(_) => self.0.get(key),
+        }
+    }
 }
 
 /// `ECHOFLOW_CONFIG_DIR`, else `./config`.
@@ -283,5 +330,30 @@ mod tests {
         assert_eq!(p.auth.access_token_ttl_secs, 900);
         let p: Probe = load_settings("gateway", &[("server.port", "9999".into())]).unwrap();
         assert_eq!(p.server.port, 9999);
+    }
+
+    #[derive(Deserialize, Default, Debug, PartialEq)]
+    struct Absent {
+        knob: u32,
+    }
+
+    #[test]
+    fn common_and_own_sections_come_from_the_same_sources() {
+        let sources = Sources::load("chat", &[("server.port", "0".into())]).unwrap();
+        let common = sources.common().unwrap();
+        assert_eq!(common.server.port, 0);
+        assert_eq!(common.services.chat_url, "http://127.0.0.1:8083");
+        let window: u32 = sources.section("chat.memory_window").unwrap();
+        assert_eq!(window, 10);
+        assert!(sources.section::<Absent>("absent").is_err());
+        assert_eq!(
+            sources.section_or_default::<Absent>("absent").unwrap(),
+            Absent::default()
+        );
+        let sources = Sources::load("chat", &[("absent.knob", "7".into())]).unwrap();
+        assert_eq!(
+            sources.section_or_default::<Absent>("absent").unwrap().knob,
+            7
+        );
     }
 }

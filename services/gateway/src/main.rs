@@ -1,5 +1,5 @@
 //! Runs the gateway alone (distributed mode).
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    echoflow_gateway::startup::serve_from_env().await
+    echoflow_service_kit::serve_from_env::<echoflow_gateway::Application>().await
 }

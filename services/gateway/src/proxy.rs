@@ -2,6 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use echoflow_service_kit::ApiError;
+use echoflow_service_kit::internal_client::{InternalClient, with_trace_context};
 use std::time::Duration;
 
 /// Where each part of the API lives.
@@ -11,7 +12,8 @@ pub struct Upstreams {
     pub executor: String,
     pub chat: String,
     pub integrations: String,
-    pub client: reqwest::Client,
+    /// Without the service token: the proxy relays outside callers, with their credentials.
+    pub client: InternalClient,
 }
 
 impl Upstreams {
@@ -21,12 +23,9 @@ impl Upstreams {
         chat: &str,
         integrations: &str,
     ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
+        let client = InternalClient::builder(Duration::from_secs(5), Duration::from_secs(60))
             .pool_max_idle_per_host(64)
-            .pool_idle_timeout(echoflow_service_kit::http::INTERNAL_POOL_IDLE)
-            .redirect(reqwest::redirect::Policy::none())
+            .no_redirects()
             .build()?;
         Ok(Self {
             registry: registry.trim_end_matches('/').to_string(),
@@ -139,7 +138,7 @@ pub async fn forward(
     let url = upstream_url(&upstreams, base, &url)?;
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
         .map_err(|_| ApiError::new(echoflow_service_kit::ErrorCode::BadRequest, "bad method"))?;
-    let mut outgoing = upstreams.client.request(method, url);
+    let mut outgoing = upstreams.client.relay(method, url);
     for (name, value) in req.headers() {
         let lower = name.as_str();
         if HOP_BY_HOP.contains(&lower) || lower == "host" || lower == "content-length" {
@@ -158,9 +157,7 @@ pub async fn forward(
     outgoing = outgoing
         .header("x-forwarded-host", host)
         .header("x-forwarded-proto", scheme);
-    for (k, v) in echoflow_service_kit::telemetry::trace_headers() {
-        outgoing = outgoing.header(k, v);
-    }
+    let outgoing = with_trace_context(outgoing);
     let response = outgoing.body(body).send().await.map_err(|e| {
         tracing::warn!(error = %e, upstream = %base, "upstream unreachable");
         ApiError::unavailable("the service behind this route is unavailable; try again shortly")

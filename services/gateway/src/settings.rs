@@ -1,22 +1,12 @@
 //! The gateway's settings.
 
-use echoflow_service_kit::settings::{
-    AuthSettings, BusSettings, DatabaseSettings, ServerSettings, ServicesSettings,
-    TelemetrySettings,
-};
+use echoflow_service_kit::settings::{CommonSettings, Sources};
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Settings {
-    pub server: ServerSettings,
-    pub database: DatabaseSettings,
-    pub bus: BusSettings,
-    pub auth: AuthSettings,
-    pub telemetry: TelemetrySettings,
-    pub services: ServicesSettings,
-    #[serde(default)]
+    pub common: CommonSettings,
     pub live: LiveSettings,
-    #[serde(default)]
     pub rate_limit: RateLimitSettings,
 }
 
@@ -75,6 +65,11 @@ impl Default for LiveSettings {
 
 impl Settings {
     pub fn load(overrides: &[(&str, String)]) -> Result<Self, config::ConfigError> {
-        echoflow_service_kit::load_settings("gateway", overrides)
+        let sources = Sources::load("gateway", overrides)?;
+        Ok(Self {
+            common: sources.common()?,
+            live: sources.section_or_default("live")?,
+            rate_limit: sources.section_or_default("rate_limit")?,
+        })
     }
 }

@@ -4,10 +4,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 use echoflow_service_kit::AuthUser;
 use futures::Stream;
@@ -154,15 +152,11 @@ impl StreamState {
 
 /// Takes `?access_token=` out of every URI, so that no log line or trace carries a token;
 /// on the stream route only, it becomes an `Authorization: Bearer` header (unless one was
-/// sent) for [`AuthUser`]; elsewhere it is dropped and never accepted. Wrapped outermost,
-/// before the request logger.
-pub async fn lift_access_token(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+/// sent) for [`AuthUser`]; elsewhere it is dropped and never accepted. Runs first, before
+/// the request logger.
+pub fn lift_access_token(req: &mut ServiceRequest) {
     let accepted = req.path() == STREAM_PATH;
-    lift(&mut req, accepted);
-    next.call(req).await
+    lift(req, accepted);
 }
 
 #[derive(Deserialize)]

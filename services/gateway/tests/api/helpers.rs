@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use echoflow_bus::{InProcessBus, SharedBus};
 use echoflow_gateway::{Application, Settings};
+use echoflow_service_kit::Service;
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -88,7 +89,7 @@ pub async fn spawn_app_configured(
     overrides.extend(extra);
     let settings = Settings::load(&overrides).expect("settings load");
     if std::env::var("TEST_LOG").is_ok_and(|v| !v.is_empty() && v != "0") {
-        echoflow_service_kit::telemetry::init("gateway", &settings.telemetry);
+        echoflow_service_kit::telemetry::init("gateway", &settings.common.telemetry);
     }
     let bus: SharedBus = Arc::new(InProcessBus::new());
     let app = Application::build(settings, bus.clone())
