@@ -3,11 +3,6 @@
 use crate::v1::TriggerEvent;
 use serde_json::{Map, Value};
 
-/// Event type of a webhook call.
-pub const EVENT_TYPE_WEBHOOK: &str = "webhook.received";
-/// Event type of a manual run.
-pub const EVENT_TYPE_MANUAL: &str = "manual.triggered";
-
 /// Why a CloudEvent was refused; `field` names the attribute at fault.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("invalid CloudEvent: {field}: {message}")]
@@ -93,6 +88,11 @@ impl TriggerEvent {
     /// The event's data as JSON (null when absent or unreadable).
     pub fn data(&self) -> Value {
         serde_json::from_str(&self.data_json).unwrap_or(Value::Null)
+    }
+
+    /// The CloudEvents structured JSON form, as bytes for the bus.
+    pub fn to_cloudevent_json(&self) -> Vec<u8> {
+        self.to_cloudevent_value().to_string().into_bytes()
     }
 
     /// The CloudEvents structured JSON form.

@@ -1,14 +1,22 @@
-//! Wire contracts generated from `proto/`, and the CloudEvents JSON form of a TriggerEvent.
+//! Wire contracts generated from `proto/`, the CloudEvents JSON form of a
+//! TriggerEvent, and the names of the events and updates services send.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod cloudevent;
+mod events;
 
 pub mod v1 {
     #![allow(clippy::all, missing_docs)]
     include!(concat!(env!("OUT_DIR"), "/echoflow.v1.rs"));
 }
 
-pub use cloudevent::{CloudEventError, EVENT_TYPE_MANUAL, EVENT_TYPE_WEBHOOK};
+pub use cloudevent::CloudEventError;
+pub use events::{CloudEventBuilder, EventType};
+
+/// Event type of a webhook call.
+pub const EVENT_TYPE_WEBHOOK: &str = EventType::WebhookReceived.as_str();
+/// Event type of a manual run.
+pub const EVENT_TYPE_MANUAL: &str = EventType::ManualTriggered.as_str();
 pub use prost::Message;
 pub use v1::{ExecutionJob, ExecutionUpdate, TriggerEvent, UpdateKind};
 
@@ -47,6 +55,18 @@ impl ExecutionJob {
         }
         // An empty plan is a resume: the executor reads the plan it recorded.
         Ok(job)
+    }
+}
+
+impl UpdateKind {
+    /// The routing key of an ExecutionUpdate of this kind on `echoflow.updates`.
+    pub const fn routing_key(self) -> &'static str {
+        match self {
+            UpdateKind::Started => "execution.started",
+            UpdateKind::StepFinished => "execution.step_finished",
+            UpdateKind::Finished => "execution.finished",
+            UpdateKind::Unspecified => "execution.update",
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! The workflow graph as saved (a React Flow document) and its compilation into an execution plan.
 
+mod build;
 mod compile;
+mod config;
 mod parse;
 mod plan;
 

@@ -10,7 +10,7 @@ use serde_json::json;
 pub async fn list() -> HttpResponse {
     let items: Vec<_> = catalogue::catalogue()
         .iter()
-        .filter(|spec| catalogue::is_available(spec.type_name))
+        .filter(|spec| spec.kind.is_available())
         .collect();
     HttpResponse::Ok().json(json!({ "items": items, "total": items.len() }))
 }

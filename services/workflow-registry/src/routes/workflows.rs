@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use echoflow_domain::{ExecutionPlan, FlowDefinition, GraphFault, catalogue};
+use echoflow_domain::{ExecutionPlan, FlowDefinition, GraphFault, NodeKind};
 use echoflow_service_kit::pagination::{Pagination, PaginationParams};
 use echoflow_service_kit::{ApiError, AuthUser, ErrorCode};
 use sea_orm::{
@@ -141,8 +141,9 @@ impl CompiledDefinition {
             .iter()
             .enumerate()
             .filter(|(_, n)| {
-                catalogue::node_type(&n.node_type).is_some()
-                    && !catalogue::is_available(&n.node_type)
+                n.node_type
+                    .parse::<NodeKind>()
+                    .is_ok_and(|kind| !kind.is_available())
             })
             .map(|(i, n)| {
                 GraphFault::new(
