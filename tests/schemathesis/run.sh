@@ -54,24 +54,32 @@ mkdir -p "$OUT"
 DATA=$(mktemp -d /tmp/echoflow-schemathesis.XXXXXX)
 BASE=http://127.0.0.1:$PORT
 UP_PID=
+PROVIDER_PID=
 cleanup() {
   if [ -n "$UP_PID" ] && kill -0 "$UP_PID" 2>/dev/null; then
     kill "$UP_PID" 2>/dev/null || true
     wait "$UP_PID" 2>/dev/null || true
   fi
+  [ -z "$PROVIDER_PID" ] || kill "$PROVIDER_PID" 2>/dev/null || true
   rm -rf "$DATA"
 }
 trap cleanup EXIT
 
-# Every OAuth provider configured, at a closed loopback port: connect answers
-# with an authorize URL instead of "not configured", and nothing is reached.
+# Every OAuth provider configured, at a fake provider on loopback
+# (fake_provider.py): connect answers with an authorize URL instead of "not
+# configured", and a callback's made-up code is refused as a real provider
+# would refuse it (400 invalid_grant).
 for provider in SLACK HUBSPOT GOOGLE_SHEETS SALESFORCE; do
   for setting in CLIENT_ID:fuzz-client CLIENT_SECRET:fuzz-secret \
-    AUTHORIZE_URL:http://127.0.0.1:9/authorize TOKEN_URL:http://127.0.0.1:9/token \
+    AUTHORIZE_URL:http://127.0.0.1:9/authorize TOKEN_URL:http://127.0.0.1:9/${provider,,}/token \
     API_BASE_URL:http://127.0.0.1:9/api REVOKE_URL:http://127.0.0.1:9/revoke; do
     export "ECHOFLOW_INTEGRATIONS__PROVIDERS__${provider}__${setting%%:*}=${setting#*:}"
   done
 done
+
+log "starting the fake OAuth provider on 127.0.0.1:9"
+"$VENV/bin/python" "$HERE/fake_provider.py" 9 &
+PROVIDER_PID=$!
 
 log "starting echoflow up on $BASE (log: $OUT/echoflow.log)"
 # The per-user API limit is off: one user sends thousands of requests a minute

@@ -9,6 +9,7 @@ use crate::auth::{InternalToken, JwtKeys};
 use crate::error::{json_error_handler, path_error_handler, query_error_handler};
 use crate::health::{self, Readiness};
 use crate::metrics::ServiceName;
+use crate::unmatched::{DocumentedPaths, unmatched};
 
 /// How long a client of another echoflow service keeps an idle pooled
 /// connection. The services' HTTP servers (actix) close a keep-alive
@@ -32,6 +33,8 @@ pub struct Common {
     pub readiness: Readiness,
     pub jwt: JwtKeys,
     pub internal_token: InternalToken,
+    /// The service's documented paths: an unmatched request on one of them is a 405.
+    pub documented: Option<DocumentedPaths>,
 }
 
 impl Common {
@@ -47,7 +50,15 @@ impl Common {
             readiness,
             jwt: JwtKeys::new(&auth.jwt_secret, auth.access_token_ttl_secs),
             internal_token: InternalToken(auth.internal_token.clone()),
+            documented: None,
         }
+    }
+
+    /// The service's OpenAPI document: a request on one of its paths with a
+    /// method the path does not declare gets 405 and `Allow`, not 404.
+    pub fn documented(mut self, doc: &utoipa::openapi::OpenApi) -> Self {
+        self.documented = Some(DocumentedPaths::from_openapi(doc));
+        self
     }
 
     /// App data and routes shared by every service; use with `App::configure`.
@@ -64,7 +75,11 @@ impl Common {
         .app_data(web::Data::new(self.readiness.clone()))
         .app_data(web::Data::new(self.jwt.clone()))
         .app_data(web::Data::new(self.internal_token.clone()))
-        .configure(health::routes);
+        .configure(health::routes)
+        .default_service(web::to(unmatched));
+        if let Some(documented) = &self.documented {
+            cfg.app_data(web::Data::new(documented.clone()));
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod settings;
 pub mod shutdown;
 pub mod strong_secrets;
 pub mod telemetry;
+pub mod unmatched;
 
 pub use auth::{AuthUser, InternalCaller, JwtKeys};
 pub use error::{ApiError, ErrorCode};

@@ -43,7 +43,8 @@ impl Application {
                 db: db.clone(),
                 bus: bus.clone(),
             },
-        );
+        )
+        .documented(&<crate::openapi::ChatDoc as utoipa::OpenApi>::openapi());
         let chat_settings = settings.chat.clone();
         let provider = Provider::from_settings(
             &chat_settings.provider_base_url,
@@ -113,7 +114,6 @@ impl Application {
                         .route("/conversations/{id}/tags", web::post().to(internal::tag)),
                 )
                 .route("/api/openapi.json", web::get().to(crate::openapi::serve))
-                .default_service(web::to(echoflow_service_kit::error::not_found_route))
         })
         .workers(echoflow_service_kit::http::workers())
         .disable_signals()

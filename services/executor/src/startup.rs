@@ -91,7 +91,8 @@ impl Application {
                 db: db.clone(),
                 bus: bus.clone(),
             },
-        );
+        )
+        .documented(&<crate::openapi::ExecutorDoc as utoipa::OpenApi>::openapi());
         let db_data = web::Data::new(db);
         let control = web::Data::new(Control {
             relay,
@@ -129,7 +130,6 @@ impl Application {
                 )
                 .route("/internal/executions", web::post().to(internal::announce))
                 .route("/api/openapi.json", web::get().to(crate::openapi::serve))
-                .default_service(web::to(echoflow_service_kit::error::not_found_route))
         })
         .workers(echoflow_service_kit::http::workers())
         .disable_signals()

@@ -127,6 +127,11 @@ pub async fn forward(
     body: Result<web::Bytes, actix_web::Error>,
     upstreams: web::Data<Upstreams>,
 ) -> Result<HttpResponse, ApiError> {
+    if let Some(not_allowed) =
+        crate::openapi::OWN_PATHS.method_not_allowed(req.method(), req.path())
+    {
+        return Ok(not_allowed);
+    }
     let body = body.map_err(body_error)?;
     let Some(base) = upstreams.owner_of(req.path()) else {
         return Err(ApiError::not_found("route"));

@@ -23,9 +23,14 @@ pub enum Error {
     /// The user (or the provider) refused the authorization.
     #[error("{0}")]
     AccessDenied(String),
-    /// The token endpoint did not trade the authorization code for tokens.
+    /// The token endpoint did not trade the authorization code for tokens
+    /// (unreachable, 5xx, or it refused our request or app).
     #[error("{0}")]
     TokenExchangeFailed(String),
+    /// The provider said the authorization code itself is invalid, expired or
+    /// spent (`invalid_grant`): the caller brought a bad code.
+    #[error("{0}")]
+    InvalidGrant(String),
     /// The grant is gone; only a new connect helps. The provider is not called.
     #[error("the connection needs to be reconnected: {reason}")]
     NeedsReconnect { reason: String },
@@ -65,6 +70,7 @@ impl Error {
             Error::InvalidState(_) => "INVALID_STATE",
             Error::AccessDenied(_) => "ACCESS_DENIED",
             Error::TokenExchangeFailed(_) => "TOKEN_EXCHANGE_FAILED",
+            Error::InvalidGrant(_) => "INVALID_GRANT",
             Error::NeedsReconnect { .. } => "NEEDS_RECONNECT",
             Error::RateLimited { .. } => ErrorCode::RateLimited.as_str(),
             Error::ProviderUnauthorized(_) => "PROVIDER_UNAUTHORIZED",
@@ -77,9 +83,10 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Error::Api(e) => e.code.status(),
-            Error::InvalidState(_) | Error::AccessDenied(_) | Error::ProviderRejected { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            Error::InvalidState(_)
+            | Error::AccessDenied(_)
+            | Error::InvalidGrant(_)
+            | Error::ProviderRejected { .. } => StatusCode::BAD_REQUEST,
             Error::NeedsReconnect { .. } => StatusCode::CONFLICT,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::ProviderUnauthorized(_) => StatusCode::UNAUTHORIZED,

@@ -57,7 +57,8 @@ impl Application {
                 db: db.clone(),
                 bus: bus.clone(),
             },
-        );
+        )
+        .documented(&<crate::openapi::IntegrationsDoc as utoipa::OpenApi>::openapi());
         for provider in crate::provider::Provider::ALL {
             if !settings.integrations.providers.of(provider).is_configured() {
                 tracing::info!(%provider, "provider not configured (no client_id); connects to it are refused");
@@ -90,7 +91,6 @@ impl Application {
                         .route("/actions/{action}", web::post().to(internal::run_action)),
                 )
                 .route("/api/openapi.json", web::get().to(crate::openapi::serve))
-                .default_service(web::to(echoflow_service_kit::error::not_found_route))
         })
         .workers(echoflow_service_kit::http::workers())
         .disable_signals()

@@ -66,7 +66,8 @@ impl Application {
                 db: db.clone(),
                 bus: bus.clone(),
             },
-        );
+        )
+        .documented(&<crate::openapi::RegistryDoc as utoipa::OpenApi>::openapi());
         let jobs = web::Data::new(JobSubmitter::new(
             db.clone(),
             relay.clone(),
@@ -129,7 +130,6 @@ impl Application {
                 )
                 .route("/hooks/{token}", web::post().to(webhooks::receive))
                 .route("/api/openapi.json", web::get().to(crate::openapi::serve))
-                .default_service(web::to(echoflow_service_kit::error::not_found_route))
         })
         .workers(echoflow_service_kit::http::workers())
         .disable_signals()

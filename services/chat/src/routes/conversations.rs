@@ -19,6 +19,8 @@ use crate::store::{chatbots, messages, sessions, tags};
 
 #[derive(Deserialize, IntoParams)]
 pub struct ConversationQuery {
+    /// Only the conversations of this end user (any case).
+    #[param(format = Email, max_length = 254)]
     pub user_email: Option<String>,
 }
 
@@ -79,6 +81,16 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let bot = owned(&db, *id, &user).await?;
     let mut find = sessions::Entity::find().filter(sessions::Column::ChatbotId.eq(bot.id));
+    if query
+        .user_email
+        .as_deref()
+        .is_some_and(|e| e.trim().is_empty())
+    {
+        return Err(super::invalid(
+            "user_email",
+            "is empty; leave it out to list every conversation",
+        ));
+    }
     if let Some(email) = normalise_email(query.user_email.as_deref())? {
         find = find.filter(sessions::Column::UserEmail.eq(email));
     }

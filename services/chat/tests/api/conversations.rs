@@ -77,6 +77,11 @@ async fn conversations_are_listed_newest_first_and_filtered_by_email_with_tags()
         .conversations_as(&app.token, &bot.id, "?user_email=not-an-email")
         .await;
     assert_invalid(status, &body, "user_email");
+    // An empty filter is not "no filter": the contract says an email address.
+    let (status, body) = app
+        .conversations_as(&app.token, &bot.id, "?user_email=")
+        .await;
+    assert_invalid(status, &body, "user_email");
 }
 
 #[tokio::test]

@@ -20,8 +20,17 @@ pub struct ListQuery {
     pub workflow_id: Option<Uuid>,
     pub chatbot_id: Option<Uuid>,
     /// queued, running, completed, failed or cancelled.
-    #[param(pattern = "^(queued|running|completed|failed|cancelled)$")]
+    #[param(schema_with = status_filter_schema)]
     pub status: Option<String>,
+}
+
+/// The status filter as an enum of the stored statuses (a pattern would let a
+/// client's regex engine accept `queued\n`).
+fn status_filter_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(status::ALL.iter().copied()))
+        .build()
 }
 
 #[derive(Serialize, ToSchema)]

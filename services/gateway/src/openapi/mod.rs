@@ -21,6 +21,13 @@ use crate::routes::{auth, executions, users};
 )]
 pub struct GatewayDoc;
 
+/// The gateway's own documented paths: a request on one of them with another
+/// method is answered 405 here instead of being forwarded.
+pub static OWN_PATHS: std::sync::LazyLock<echoflow_service_kit::unmatched::DocumentedPaths> =
+    std::sync::LazyLock::new(|| {
+        echoflow_service_kit::unmatched::DocumentedPaths::from_openapi(&GatewayDoc::openapi())
+    });
+
 struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {

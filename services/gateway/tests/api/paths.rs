@@ -113,6 +113,39 @@ async fn trace_and_unknown_methods_are_405_with_the_error_body() {
 }
 
 #[tokio::test]
+async fn the_gateways_own_paths_with_an_undeclared_method_are_405_with_allow() {
+    let (app, chat) = spawn_with_chat_answering_everything().await;
+    let (_, tokens) = app.signed_in_user().await;
+    let token = tokens["access_token"].as_str().unwrap();
+
+    for (verb, route, allow) in [
+        ("GET", "/api/v1/auth/register", "POST"),
+        ("DELETE", "/api/v1/auth/token", "POST"),
+        ("PUT", "/api/v1/auth/refresh", "POST"),
+        ("POST", "/api/v1/users/me", "GET"),
+        ("POST", "/api/v1/executions/stream", "GET"),
+    ] {
+        let response = app
+            .client
+            .request(
+                reqwest::Method::from_bytes(verb.as_bytes()).unwrap(),
+                app.url(route),
+            )
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let allowed = response.headers().get("allow").cloned();
+        let (status, body) = read(response).await;
+        assert_eq!(status, 405, "{verb} {route}: {body}");
+        assert_error(&body, "METHOD_NOT_ALLOWED");
+        assert_eq!(allowed.unwrap().to_str().unwrap(), allow, "{verb} {route}");
+    }
+    let reached = chat.received_requests().await.unwrap();
+    assert!(reached.is_empty(), "reached the chat service: {reached:?}");
+}
+
+#[tokio::test]
 async fn an_access_token_in_the_query_of_another_route_is_dropped_before_logs_and_services() {
     let registry = MockServer::start().await;
     Mock::given(method("GET"))

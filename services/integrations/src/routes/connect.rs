@@ -101,9 +101,9 @@ pub struct CallbackQuery {
     params(("provider" = crate::provider::Provider, Path), CallbackQuery),
     responses((status = 201, body = ConnectionResponse, description = "a new connection"),
               (status = 200, body = ConnectionResponse, description = "an existing connection to the same account, reconnected"),
-              (status = 400, description = "INVALID_STATE or ACCESS_DENIED"),
+              (status = 400, description = "INVALID_STATE, ACCESS_DENIED, or INVALID_GRANT (the provider refused the code)"),
               (status = 403, description = "the state belongs to another user"),
-              (status = 502, description = "TOKEN_EXCHANGE_FAILED")))]
+              (status = 502, description = "TOKEN_EXCHANGE_FAILED: the token endpoint is unreachable, failed, or refused our app")))]
 #[tracing::instrument(skip_all, fields(provider = %provider))]
 pub async fn callback(
     req: HttpRequest,
@@ -195,6 +195,11 @@ async fn pending_state(
 
 fn exchange_failed(provider: Provider, err: TokenError) -> Error {
     tracing::warn!(%provider, error = %err, "authorization code exchange failed");
+    if let TokenError::InvalidGrant(why) = &err {
+        return Error::InvalidGrant(format!(
+            "{provider} refused the authorization code: {why}; start the connect again"
+        ));
+    }
     Error::TokenExchangeFailed(format!(
         "{provider} did not exchange the authorization code: {err}"
     ))

@@ -229,6 +229,31 @@ async fn a_failing_token_endpoint_is_a_502_and_stores_nothing() {
 }
 
 #[tokio::test]
+async fn a_code_the_provider_refuses_is_a_400_invalid_grant_and_stores_nothing() {
+    let app = spawn_app().await;
+    let (state, _) = app.start_connect_as(&app.token, "google_sheets").await;
+    Mock::given(method("POST"))
+        .and(path("/google_sheets/token"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+            "error": "invalid_grant",
+            "error_description": "Malformed auth code."
+        })))
+        .expect(1)
+        .mount(&app.provider)
+        .await;
+    let (status, body) = app
+        .callback(
+            "google_sheets",
+            &[("code", "made-up"), ("state", &state)],
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_error(&body, "INVALID_GRANT");
+    assert_eq!(app.list().await["total"], 0);
+}
+
+#[tokio::test]
 async fn google_asks_for_offline_access_and_salesforce_keeps_its_instance_url() {
     let app = spawn_app().await;
     let (_, query) = app.start_connect_as(&app.token, "google_sheets").await;

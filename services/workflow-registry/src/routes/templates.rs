@@ -20,7 +20,19 @@ use crate::webhook_secrets::WebhookSecrets;
 #[derive(Deserialize, IntoParams)]
 pub struct ListQuery {
     /// Sales, Service, Parts, Support or Marketing (any case).
+    #[param(schema_with = category_schema)]
     pub category: Option<String>,
+}
+
+/// The category filter as the enum of the categories (the route also takes them in any case).
+fn category_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(Category::ALL.iter().map(|c| c.as_str())))
+        .description(Some(
+            "Sales, Service, Parts, Support or Marketing (any case).",
+        ))
+        .build()
 }
 
 /// A template without its definition.
@@ -91,7 +103,7 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let category = match query.category.as_deref().map(str::trim) {
-        None | Some("") => None,
+        None => None,
         Some(name) => Some(Category::parse(name).ok_or_else(|| {
             let known: Vec<&str> = Category::ALL.iter().map(|c| c.as_str()).collect();
             ApiError::validation(

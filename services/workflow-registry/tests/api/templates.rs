@@ -179,10 +179,12 @@ async fn templates_are_filtered_by_category() {
     }
     assert_eq!(seen, all["items"].as_array().unwrap().len());
 
-    let (status, body) = app.list_templates("?category=Finance").await;
-    assert_eq!(status, 422, "{body}");
-    let error = assert_error(&body, "VALIDATION_ERROR");
-    assert_eq!(error["details"]["path"], "category");
+    for unknown in ["?category=Finance", "?category="] {
+        let (status, body) = app.list_templates(unknown).await;
+        assert_eq!(status, 422, "{unknown}: {body}");
+        let error = assert_error(&body, "VALIDATION_ERROR");
+        assert_eq!(error["details"]["path"], "category");
+    }
 }
 
 #[tokio::test]
