@@ -12,4 +12,5 @@ mod health;
 mod helpers;
 mod network;
 mod parallel;
+mod step_failures;
 mod steps;
