@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::api::{Api, Chatbot};
+use echoflow_test_support::api::{Api, Chatbot};
 
 pub const OPENING_HOURS: &str = "We are open Monday to Saturday, 9am to 6pm.";
 pub const FOLLOW_UP: &str = "A person will call you";

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::api::Api;
+use echoflow_test_support::api::Api;
 
 pub const SLACK_ACCESS: &str = "xoxe.xoxb-e2e-slack-access-token";
 pub const SLACK_REFRESH: &str = "xoxe-1-e2e-slack-refresh-token";

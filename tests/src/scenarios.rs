@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::api::{Api, webhook_workflow};
+use echoflow_test_support::api::{Api, webhook_workflow};
 
 /// The fake customer API the workflow calls.
 pub async fn customer_api() -> MockServer {

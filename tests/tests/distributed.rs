@@ -4,9 +4,9 @@
 //! PostgreSQL and RabbitMQ, driven through the public API.
 #![allow(clippy::unwrap_used)]
 
-use echoflow_e2e::api::Api;
-use echoflow_e2e::{Service, TestDb, TestVhost, free_port};
 use echoflow_e2e::{conversation, integrations, scenarios};
+use echoflow_test_support::api::Api;
+use echoflow_test_support::{Service, TestDb, TestVhost, free_port};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -834,7 +834,7 @@ async fn serve_exit(service: &str, env: &[(&str, &str)]) -> (std::process::ExitS
     let dir = std::env::temp_dir().join(format!("echoflow-weak-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let stderr = dir.join("stderr.log");
-    let mut command = Command::new(echoflow_e2e::echoflow_binary());
+    let mut command = Command::new(echoflow_test_support::echoflow_binary());
     command
         .args(["serve", service])
         .env("ECHOFLOW_SERVER__HOST", "127.0.0.1")

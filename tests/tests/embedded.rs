@@ -4,8 +4,9 @@
 //! in-process bus.
 #![allow(clippy::unwrap_used)]
 
-use echoflow_e2e::api::Api;
-use echoflow_e2e::{Service, conversation, free_port, scenarios};
+use echoflow_e2e::{conversation, scenarios};
+use echoflow_test_support::api::Api;
+use echoflow_test_support::{Service, free_port};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_workflow_runs_end_to_end_in_one_process() {
@@ -162,7 +163,7 @@ async fn integrations_connect_and_act_in_one_process() {
 
     // Key rotation: a new key, every token re-encrypted under it; with the
     // old key gone the connections still work after a restart.
-    let out = std::process::Command::new(echoflow_e2e::echoflow_binary())
+    let out = std::process::Command::new(echoflow_test_support::echoflow_binary())
         .args(["integrations", "rotate-key", "--data-dir", &dir_arg])
         .output()
         .unwrap();

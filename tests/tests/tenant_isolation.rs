@@ -13,8 +13,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use echoflow_e2e::api::{Api, Chatbot};
-use echoflow_e2e::{Service, free_port, integrations};
+use echoflow_e2e::integrations;
+use echoflow_test_support::api::{Api, Chatbot};
+use echoflow_test_support::{Service, free_port};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

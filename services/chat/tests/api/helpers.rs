@@ -40,7 +40,7 @@ pub struct TestApp {
     shutdown: CancellationToken,
     db_path: PathBuf,
     /// The PostgreSQL database of an app on PostgreSQL, dropped after it.
-    _pg: Option<echoflow_e2e::PgDatabase>,
+    _pg: Option<echoflow_test_support::PgDatabase>,
 }
 
 impl Drop for TestApp {
@@ -77,7 +77,7 @@ pub async fn spawn_app_with_provider(
 
 /// Chat on a fresh PostgreSQL database (127.0.0.1:5432) instead of SQLite.
 pub async fn spawn_app_on_postgres() -> TestApp {
-    let pg = echoflow_e2e::PgDatabase::new("chat_test").await;
+    let pg = echoflow_test_support::PgDatabase::new("chat_test").await;
     let mut app = spawn_on(Some(pg.url()), Vec::new()).await;
     app._pg = Some(pg);
     app
@@ -410,11 +410,11 @@ impl TestApp {
 
     /// Starts collecting what the service publishes on `echoflow.events`.
     pub fn events(&self) -> Events {
-        echoflow_e2e::events::collect(&self.bus)
+        echoflow_test_support::events::collect(&self.bus)
     }
 }
 
-pub use echoflow_e2e::events::Events;
+pub use echoflow_test_support::events::Events;
 
 /// The `type`s of `events`, in order.
 pub fn types(events: &[Value]) -> Vec<&str> {

@@ -10,9 +10,9 @@ use echoflow_bus::{
 };
 use echoflow_contracts::{ExecutionJob, Message, TriggerEvent};
 use echoflow_domain::ExecutionPlan;
-use echoflow_e2e::{TestDb, TestVhost};
 use echoflow_executor::{Application, Settings};
 use echoflow_service_kit::JwtKeys;
+use echoflow_test_support::{TestDb, TestVhost};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::path::PathBuf;

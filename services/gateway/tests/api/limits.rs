@@ -81,7 +81,7 @@ async fn sign_in_and_registration_past_the_address_limit_are_429() {
 
 #[tokio::test]
 async fn the_sign_in_limit_holds_across_two_gateways_on_one_postgresql_database() {
-    let db = echoflow_e2e::PgDatabase::new("gateway_limits").await;
+    let db = echoflow_test_support::PgDatabase::new("gateway_limits").await;
     let settings = || {
         vec![
             ("database.url", db.url()),

@@ -45,11 +45,11 @@ pub fn key_entry(id: &str, byte: u8) -> String {
 // ---------------------------------------------------------------- databases
 
 /// A fresh PostgreSQL database, dropped with the test.
-pub struct PgDatabase(echoflow_e2e::PgDatabase);
+pub struct PgDatabase(echoflow_test_support::PgDatabase);
 
 impl PgDatabase {
     pub async fn new() -> Self {
-        Self(echoflow_e2e::PgDatabase::new("integrations_test").await)
+        Self(echoflow_test_support::PgDatabase::new("integrations_test").await)
     }
 
     pub fn url(&self) -> String {
@@ -570,8 +570,8 @@ impl TestApp {
 
     /// Starts collecting what the service publishes on `echoflow.events`.
     pub fn events(&self) -> Events {
-        echoflow_e2e::events::collect(&self.bus)
+        echoflow_test_support::events::collect(&self.bus)
     }
 }
 
-pub use echoflow_e2e::events::Events;
+pub use echoflow_test_support::events::Events;

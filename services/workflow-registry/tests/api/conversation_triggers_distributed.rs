@@ -35,11 +35,11 @@ const QUIET: Duration = Duration::from_millis(1500);
 // ---------------------------------------------------------------- databases
 
 /// A fresh PostgreSQL database, dropped on drop.
-pub(crate) struct PgDatabase(echoflow_e2e::PgDatabase);
+pub(crate) struct PgDatabase(echoflow_test_support::PgDatabase);
 
 impl PgDatabase {
     pub(crate) async fn new() -> Self {
-        Self(echoflow_e2e::PgDatabase::new("registry_test").await)
+        Self(echoflow_test_support::PgDatabase::new("registry_test").await)
     }
 
     pub(crate) fn url(&self) -> String {
@@ -348,8 +348,8 @@ impl DistributedApp {
     }
 
     /// Consumes `executor.jobs` as the executor would.
-    fn consume_jobs(&self) -> echoflow_e2e::events::Deliveries {
-        echoflow_e2e::events::consume(&self.bus, EXECUTOR_JOBS)
+    fn consume_jobs(&self) -> echoflow_test_support::events::Deliveries {
+        echoflow_test_support::events::consume(&self.bus, EXECUTOR_JOBS)
     }
 }
 

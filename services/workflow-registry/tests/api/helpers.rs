@@ -162,21 +162,8 @@ pub async fn spawn_chat(
     bus: SharedBus,
     shutdown: CancellationToken,
 ) -> String {
-    let settings = echoflow_chat::Settings::load(&[
-        ("server.host", "127.0.0.1".into()),
-        ("server.port", "0".into()),
-        ("database.url", database_url),
-        ("auth.jwt_secret", JWT_SECRET.into()),
-        ("auth.internal_token", internal_token.into()),
-        ("telemetry.otlp_endpoint", String::new()),
-    ])
-    .expect("chat settings load");
-    let chat = echoflow_chat::Application::build(settings, bus)
+    echoflow_test_support::chat::spawn(database_url, JWT_SECRET, internal_token, bus, shutdown)
         .await
-        .expect("chat builds");
-    let address = format!("http://127.0.0.1:{}", chat.port());
-    tokio::spawn(chat.run_until_stopped(shutdown));
-    address
 }
 
 /// A new chatbot, created in chat by the user `token` belongs to.
@@ -511,12 +498,12 @@ impl TestApp {
 
     /// Starts consuming `queue` on the app's bus; deliveries come out of the returned stream.
     pub fn consume(&self, queue: &'static str) -> Deliveries {
-        Deliveries(echoflow_e2e::events::consume(&self.bus, queue))
+        Deliveries(echoflow_test_support::events::consume(&self.bus, queue))
     }
 }
 
 /// What a test consumer received from one queue.
-pub struct Deliveries(echoflow_e2e::events::Deliveries);
+pub struct Deliveries(echoflow_test_support::events::Deliveries);
 
 impl Deliveries {
     /// The next delivery, failing the test after the deadline.

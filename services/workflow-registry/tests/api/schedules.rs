@@ -181,14 +181,17 @@ impl Cluster {
 
     /// Consumes `executor.jobs` as the executor would.
     fn jobs(&self) -> Jobs {
-        Jobs(echoflow_e2e::events::consume(&self.bus, EXECUTOR_JOBS))
+        Jobs(echoflow_test_support::events::consume(
+            &self.bus,
+            EXECUTOR_JOBS,
+        ))
     }
 }
 
 // ---------------------------------------------------------------- jobs
 
 /// The jobs a consumer received.
-struct Jobs(echoflow_e2e::events::Deliveries);
+struct Jobs(echoflow_test_support::events::Deliveries);
 
 impl Jobs {
     /// The next job, failing the test after the deadline.

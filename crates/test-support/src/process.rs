@@ -12,7 +12,7 @@ pub fn echoflow_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
             let target = std::env::var_os("CARGO_TARGET_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| root.join("target"));
@@ -20,9 +20,16 @@ pub fn echoflow_binary() -> PathBuf {
             let built_at = std::fs::metadata(&binary).and_then(|m| m.modified()).ok();
             let stale = match built_at {
                 None => true,
-                Some(built) => ["crates", "services", "migrations", "proto", "Cargo.lock"]
-                    .iter()
-                    .any(|dir| newer_than(&root.join(dir), built)),
+                Some(built) => [
+                    "app",
+                    "crates",
+                    "services",
+                    "migrations",
+                    "proto",
+                    "Cargo.lock",
+                ]
+                .iter()
+                .any(|dir| newer_than(&root.join(dir), built)),
             };
             if stale {
                 let status = Command::new(env!("CARGO"))
@@ -86,7 +93,7 @@ impl Service {
         args: &[&str],
         env: &[(String, String)],
     ) -> Self {
-        let log_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-logs");
+        let log_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-logs");
         std::fs::create_dir_all(&log_dir).unwrap();
         let mut service = Self {
             name: name.to_string(),

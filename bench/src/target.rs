@@ -3,7 +3,7 @@
 //! to read executions straight from the executor's slice.
 
 use chrono::{DateTime, Utc};
-use echoflow_e2e::{Api, Service, TestDb, TestVhost, free_port};
+use echoflow_test_support::{Api, Service, TestDb, TestVhost, free_port};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use secrecy::SecretString;
 use serde_json::{Value, json};

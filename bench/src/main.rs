@@ -209,14 +209,14 @@ async fn measure_floors(sizes: &Sizes, bar: &ProgressBar) -> anyhow::Result<Floo
         bar,
         "floor: RabbitMQ round trip (quorum queue, confirms, acks)".to_string(),
     );
-    let vhost = echoflow_e2e::TestVhost::create();
+    let vhost = echoflow_test_support::TestVhost::create();
     let rabbitmq = floors::rabbitmq(&vhost.url(), sizes.round_trips, sizes.pipelined).await;
     vhost.delete();
     phase(
         bar,
         "floor: PostgreSQL insert + commit at 1 and 16 connections".to_string(),
     );
-    let db = echoflow_e2e::TestDb::create().await;
+    let db = echoflow_test_support::TestDb::create().await;
     let postgres = floors::postgres(&db.url(), sizes.commits, sizes.commits_each).await;
     db.drop_database().await;
     phase(
