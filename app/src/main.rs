@@ -49,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
             Service::WorkflowRegistry => {
                 echoflow_workflow_registry::startup::serve_from_env().await
             }
-            Service::Chat => echoflow_chat::startup::serve_from_env().await,
+            Service::Chat => serve_from_env::<echoflow_chat::Application>().await,
             Service::Integrations => echoflow_integrations::startup::serve_from_env().await,
             Service::Executor => echoflow_executor::startup::serve_from_env().await,
         },

@@ -105,7 +105,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     eprintln!("echoflow up: data in {}", dir.display());
 
     let chat_settings = echoflow_chat::Settings::load(&borrowed(&shared("chat")))?;
-    echoflow_service_kit::telemetry::init("echoflow", &chat_settings.telemetry);
+    echoflow_service_kit::telemetry::init("echoflow", &chat_settings.common.telemetry);
     for path in &made_private {
         tracing::warn!(
             path = %path.display(),

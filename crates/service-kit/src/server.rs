@@ -51,6 +51,12 @@ impl HttpService {
         self
     }
 
+    /// Answers a documented path's other methods with 405 (see [`Common::documented`]).
+    pub fn documented(mut self, doc: &utoipa::openapi::OpenApi) -> Self {
+        self.common = self.common.documented(doc);
+        self
+    }
+
     /// Serves `routes` (with their app data).
     pub fn serve<R>(self, routes: R) -> std::io::Result<Server>
     where

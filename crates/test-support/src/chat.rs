@@ -2,6 +2,7 @@
 //! tests need it (the registry's: chat owns the chatbots a workflow belongs to).
 
 use echoflow_bus::SharedBus;
+use echoflow_service_kit::Service as _;
 use tokio_util::sync::CancellationToken;
 
 /// Starts the chat service on port 0 until `shutdown`; returns its address.

@@ -1,18 +1,16 @@
 //! Builds and runs chat: HTTP API and the outbox relay of its events.
 
-use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use actix_web::{dev::Server, web};
 use echoflow_bus::{SharedBus, outbox::OutboxRelay};
 use echoflow_migrations::Slice;
-use echoflow_service_kit::{health::Readiness, http::Common, metrics};
+use echoflow_service_kit::settings::CommonSettings;
+use echoflow_service_kit::{HttpService, Service, db, health::Readiness};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tracing_actix_web::TracingLogger;
 
 use crate::responder::{Provider, Responder};
 use crate::routes::{chat, chatbots, conversations, faqs, intents, internal};
 use crate::settings::Settings;
-
-pub const SERVICE: &str = "chat";
 
 pub struct Application {
     port: u16,
@@ -21,31 +19,30 @@ pub struct Application {
     relay: echoflow_bus::outbox::OutboxHandle,
 }
 
-impl Application {
-    pub async fn build(settings: Settings, bus: SharedBus) -> anyhow::Result<Self> {
-        let db = echoflow_service_kit::db::connect(
-            &settings.database.url,
-            Slice::Chat.name(),
-            settings.database.max_connections,
-        )
-        .await?;
-        Slice::Chat.migrate(&db).await?;
+impl Service for Application {
+    const NAME: &'static str = "chat";
+    type Settings = Settings;
+
+    fn settings_from_env() -> Result<Settings, config::ConfigError> {
+        Settings::load(&[])
+    }
+
+    fn common(settings: &Settings) -> &CommonSettings {
+        &settings.common
+    }
+
+    async fn build(settings: Settings, bus: SharedBus) -> anyhow::Result<Self> {
+        let db = db::connect_slice(&settings.common.database, Slice::Chat).await?;
         let stop_background = CancellationToken::new();
         let relay = OutboxRelay::spawn(db.clone(), bus.clone(), stop_background.clone());
-        let listener =
-            echoflow_service_kit::http::bind(&settings.server.host, settings.server.port)?;
-        let port = listener.local_addr()?.port();
-        let common = Common::new(
-            SERVICE,
-            &settings.server,
-            &settings.auth,
-            Readiness {
-                db: db.clone(),
-                bus: bus.clone(),
-            },
-        )
-        .documented(&<crate::openapi::ChatDoc as utoipa::OpenApi>::openapi());
-        let chat_settings = settings.chat.clone();
+        let readiness = Readiness {
+            db: db.clone(),
+            bus,
+        };
+        let http = HttpService::bind(Self::NAME, &settings.common, readiness)?
+            .documented(&<crate::openapi::ChatDoc as utoipa::OpenApi>::openapi());
+        let port = http.port();
+        let chat_settings = settings.chat;
         let provider = Provider::from_settings(
             &chat_settings.provider_base_url,
             &chat_settings.provider_model,
@@ -60,14 +57,9 @@ impl Application {
             relay: relay.clone(),
         });
         let chat_settings = web::Data::new(chat_settings);
-        let db_data = web::Data::new(db);
-        metrics::handle();
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(metrics::track_requests))
-                .wrap(TracingLogger::default())
-                .configure(|cfg| common.configure(cfg))
-                .app_data(db_data.clone())
+        let db = web::Data::new(db);
+        let server = http.serve(move |cfg| {
+            cfg.app_data(db.clone())
                 .app_data(chat_settings.clone())
                 .app_data(ctx.clone())
                 .service(
@@ -113,13 +105,8 @@ impl Application {
                         )
                         .route("/conversations/{id}/tags", web::post().to(internal::tag)),
                 )
-                .route("/api/openapi.json", web::get().to(crate::openapi::serve))
-        })
-        .workers(echoflow_service_kit::http::workers())
-        .disable_signals()
-        .shutdown_timeout(10)
-        .listen(listener)?
-        .run();
+                .route("/api/openapi.json", web::get().to(crate::openapi::serve));
+        })?;
         Ok(Self {
             port,
             server,
@@ -128,32 +115,16 @@ impl Application {
         })
     }
 
-    pub fn port(&self) -> u16 {
+    fn port(&self) -> u16 {
         self.port
     }
 
     /// Serves HTTP until `shutdown`, then stops the relay after the last request.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let served = echoflow_service_kit::http::run_until_stopped(self.server, shutdown).await;
         self.stop_background.cancel();
         self.relay.stopped().await;
         served?;
         Ok(())
     }
-}
-
-/// `echoflow serve chat` and the service's own binary.
-pub async fn serve_from_env() -> anyhow::Result<()> {
-    let settings = Settings::load(&[])?;
-    // Distributed mode: every secret must be the deployment's own.
-    echoflow_service_kit::strong_secrets::require_strong_auth(&settings.auth)?;
-    echoflow_service_kit::telemetry::init(SERVICE, &settings.telemetry);
-    let bus = echoflow_service_kit::bus::connect(&settings.bus).await?;
-    let app = Application::build(settings, bus).await?;
-    tracing::info!(port = app.port(), "chat listening");
-    let result = app
-        .run_until_stopped(echoflow_service_kit::shutdown::on_signal())
-        .await;
-    echoflow_service_kit::telemetry::shutdown();
-    result
 }

@@ -12,7 +12,7 @@ use echoflow_service_kit::{ApiError, ErrorCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -319,7 +319,7 @@ async fn store_turn(
     turn: &Turn<'_>,
 ) -> Result<StoredTurn, ApiError> {
     let now = Utc::now();
-    let txn = db.begin().await?;
+    let txn = echoflow_service_kit::db::begin_writer(db).await?;
     let user = match &turn.email {
         Some(e) => Some(external_users::find_or_create(&txn, turn.bot.id, e).await?),
         None => None,

@@ -21,14 +21,12 @@ impl ActiveModelBehavior for ActiveModel {}
 
 /// The user with `email` on this chatbot, created on first sight, and held
 /// until the caller's transaction ends, so that one user's turns store one
-/// at a time (`SELECT ... FOR UPDATE` on PostgreSQL; on SQLite the insert
-/// already took the database's write lock). Concurrent first messages race
-/// on the unique (chatbot, email) index; the loser's insert does nothing and
-/// it reads the winner's row (a failed insert would abort the caller's
-/// transaction on PostgreSQL).
-///
-/// The insert comes before any read: a SQLite transaction that read first
-/// cannot wait for another writer and fails with "database is locked".
+/// at a time (`SELECT ... FOR UPDATE` on PostgreSQL; on SQLite the caller's
+/// transaction, begun with [`echoflow_service_kit::db::begin_writer`], holds
+/// the database's write lock). Concurrent first messages race on the unique
+/// (chatbot, email) index; the loser's insert does nothing and it reads the
+/// winner's row (a failed insert would abort the caller's transaction on
+/// PostgreSQL).
 #[tracing::instrument(skip(db))]
 pub async fn find_or_create<C: ConnectionTrait>(
     db: &C,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use echoflow_bus::{InProcessBus, SharedBus};
 use echoflow_chat::{Application, Settings};
-use echoflow_service_kit::JwtKeys;
+use echoflow_service_kit::{JwtKeys, Service};
 use reqwest::{Client, RequestBuilder, Response};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -111,7 +111,7 @@ async fn spawn_on(database_url: Option<String>, extra: Vec<(&'static str, String
     overrides.extend(extra);
     let settings = Settings::load(&overrides).expect("settings load");
     if std::env::var("TEST_LOG").is_ok_and(|v| !v.is_empty() && v != "0") {
-        echoflow_service_kit::telemetry::init("chat", &settings.telemetry);
+        echoflow_service_kit::telemetry::init("chat", &settings.common.telemetry);
     }
     let bus: SharedBus = Arc::new(InProcessBus::new());
     let app = Application::build(settings, bus.clone())
