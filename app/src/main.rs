@@ -50,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
                 echoflow_workflow_registry::startup::serve_from_env().await
             }
             Service::Chat => serve_from_env::<echoflow_chat::Application>().await,
-            Service::Integrations => echoflow_integrations::startup::serve_from_env().await,
+            Service::Integrations => serve_from_env::<echoflow_integrations::Application>().await,
             Service::Executor => echoflow_executor::startup::serve_from_env().await,
         },
         Command::Migrate(args) => migrate::run(args).await,

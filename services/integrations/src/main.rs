@@ -1,5 +1,5 @@
 //! Runs integrations alone (distributed mode).
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    echoflow_integrations::startup::serve_from_env().await
+    echoflow_service_kit::serve_from_env::<echoflow_integrations::Application>().await
 }

@@ -1,22 +1,14 @@
 //! The integrations service's settings.
 
-use echoflow_service_kit::settings::{
-    AuthSettings, BusSettings, DatabaseSettings, ServerSettings, ServicesSettings,
-    TelemetrySettings,
-};
+use echoflow_service_kit::settings::{CommonSettings, Sources};
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::provider::Provider;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Settings {
-    pub server: ServerSettings,
-    pub database: DatabaseSettings,
-    pub bus: BusSettings,
-    pub auth: AuthSettings,
-    pub telemetry: TelemetrySettings,
-    pub services: ServicesSettings,
+    pub common: CommonSettings,
     pub integrations: IntegrationsSettings,
 }
 
@@ -102,13 +94,17 @@ pub fn split_scopes(raw: &str) -> Vec<String> {
 
 impl Settings {
     pub fn load(overrides: &[(&str, String)]) -> Result<Self, config::ConfigError> {
-        echoflow_service_kit::load_settings("integrations", overrides)
+        let sources = Sources::load("integrations", overrides)?;
+        Ok(Self {
+            common: sources.common()?,
+            integrations: sources.section("integrations")?,
+        })
     }
 
     /// Where providers send the browser back to, without the path.
     pub fn redirect_base(&self) -> String {
         let base = if self.integrations.redirect_base_url.trim().is_empty() {
-            &self.services.public_url
+            &self.common.services.public_url
         } else {
             &self.integrations.redirect_base_url
         };
@@ -123,7 +119,7 @@ mod tests {
     #[test]
     fn defaults_load_with_every_provider() {
         let settings = Settings::load(&[]).unwrap();
-        assert_eq!(settings.server.port, 8084);
+        assert_eq!(settings.common.server.port, 8084);
         for p in Provider::ALL {
             let s = settings.integrations.providers.of(p);
             assert!(!s.token_url.is_empty(), "{p:?}");

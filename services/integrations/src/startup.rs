@@ -2,19 +2,17 @@
 
 use std::sync::Arc;
 
-use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use actix_web::{dev::Server, web};
 use echoflow_bus::{SharedBus, outbox::OutboxRelay};
 use echoflow_migrations::Slice;
-use echoflow_service_kit::{health::Readiness, http::Common, metrics};
+use echoflow_service_kit::settings::CommonSettings;
+use echoflow_service_kit::{HttpService, Service, db, health::Readiness};
 use tokio_util::sync::CancellationToken;
-use tracing_actix_web::TracingLogger;
 
 use crate::routes::{connect, connections, internal};
 use crate::settings::Settings;
 use crate::state::Integrations;
 use crate::tokens::keyring::{DEV_KEY_ID, Keyring};
-
-pub const SERVICE: &str = "integrations";
 
 pub struct Application {
     port: u16,
@@ -23,8 +21,29 @@ pub struct Application {
     relay: echoflow_bus::outbox::OutboxHandle,
 }
 
-impl Application {
-    pub async fn build(settings: Settings, bus: SharedBus) -> anyhow::Result<Self> {
+impl Service for Application {
+    const NAME: &'static str = "integrations";
+    type Settings = Settings;
+
+    fn settings_from_env() -> Result<Settings, config::ConfigError> {
+        Settings::load(&[])
+    }
+
+    fn common(settings: &Settings) -> &CommonSettings {
+        &settings.common
+    }
+
+    /// Tokens sealed under the public development key would be readable by anyone.
+    fn require_own_secrets(settings: &Settings) -> anyhow::Result<()> {
+        echoflow_service_kit::strong_secrets::require_own_active_key(
+            "integrations",
+            &settings.integrations.encryption_keys,
+            &settings.integrations.active_key_id,
+        )?;
+        Ok(())
+    }
+
+    async fn build(settings: Settings, bus: SharedBus) -> anyhow::Result<Self> {
         // A bad keyring stops the start: tokens could be neither stored nor read.
         let keyring = Keyring::parse_section(
             "integrations",
@@ -37,28 +56,16 @@ impl Application {
                  set integrations.encryption_keys and integrations.active_key_id in production"
             );
         }
-        let db = echoflow_service_kit::db::connect(
-            &settings.database.url,
-            Slice::Integrations.name(),
-            settings.database.max_connections,
-        )
-        .await?;
-        Slice::Integrations.migrate(&db).await?;
+        let db = db::connect_slice(&settings.common.database, Slice::Integrations).await?;
         let stop_background = CancellationToken::new();
         let relay = OutboxRelay::spawn(db.clone(), bus.clone(), stop_background.clone());
-        let listener =
-            echoflow_service_kit::http::bind(&settings.server.host, settings.server.port)?;
-        let port = listener.local_addr()?.port();
-        let common = Common::new(
-            SERVICE,
-            &settings.server,
-            &settings.auth,
-            Readiness {
-                db: db.clone(),
-                bus: bus.clone(),
-            },
-        )
-        .documented(&<crate::openapi::IntegrationsDoc as utoipa::OpenApi>::openapi());
+        let readiness = Readiness {
+            db: db.clone(),
+            bus,
+        };
+        let http = HttpService::bind(Self::NAME, &settings.common, readiness)?
+            .documented(&<crate::openapi::IntegrationsDoc as utoipa::OpenApi>::openapi());
+        let port = http.port();
         for provider in crate::provider::Provider::ALL {
             if !settings.integrations.providers.of(provider).is_configured() {
                 tracing::info!(%provider, "provider not configured (no client_id); connects to it are refused");
@@ -70,13 +77,8 @@ impl Application {
             Arc::new(keyring),
             relay.clone(),
         )?);
-        metrics::handle();
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(metrics::track_requests))
-                .wrap(TracingLogger::default())
-                .configure(|cfg| common.configure(cfg))
-                .app_data(state.clone())
+        let server = http.serve(move |cfg| {
+            cfg.app_data(state.clone())
                 .service(
                     web::scope("/api/v1/integrations")
                         .route("", web::get().to(connections::list))
@@ -90,13 +92,8 @@ impl Application {
                         .route("/connections/{id}", web::get().to(internal::connection))
                         .route("/actions/{action}", web::post().to(internal::run_action)),
                 )
-                .route("/api/openapi.json", web::get().to(crate::openapi::serve))
-        })
-        .workers(echoflow_service_kit::http::workers())
-        .disable_signals()
-        .shutdown_timeout(10)
-        .listen(listener)?
-        .run();
+                .route("/api/openapi.json", web::get().to(crate::openapi::serve));
+        })?;
         Ok(Self {
             port,
             server,
@@ -105,37 +102,16 @@ impl Application {
         })
     }
 
-    pub fn port(&self) -> u16 {
+    fn port(&self) -> u16 {
         self.port
     }
 
     /// Serves HTTP until `shutdown`, then stops the relay after the last request.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let served = echoflow_service_kit::http::run_until_stopped(self.server, shutdown).await;
         self.stop_background.cancel();
         self.relay.stopped().await;
         served?;
         Ok(())
     }
-}
-
-/// `echoflow serve integrations` and the service's own binary.
-pub async fn serve_from_env() -> anyhow::Result<()> {
-    let settings = Settings::load(&[])?;
-    // Distributed mode: every secret must be the deployment's own.
-    echoflow_service_kit::strong_secrets::require_strong_auth(&settings.auth)?;
-    echoflow_service_kit::strong_secrets::require_own_active_key(
-        "integrations",
-        &settings.integrations.encryption_keys,
-        &settings.integrations.active_key_id,
-    )?;
-    echoflow_service_kit::telemetry::init(SERVICE, &settings.telemetry);
-    let bus = echoflow_service_kit::bus::connect(&settings.bus).await?;
-    let app = Application::build(settings, bus).await?;
-    tracing::info!(port = app.port(), "integrations listening");
-    let result = app
-        .run_until_stopped(echoflow_service_kit::shutdown::on_signal())
-        .await;
-    echoflow_service_kit::telemetry::shutdown();
-    result
 }

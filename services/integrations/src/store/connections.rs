@@ -100,14 +100,13 @@ pub async fn find_same_account<C: ConnectionTrait>(
         .await
 }
 
-/// Reads the row for a token change; on PostgreSQL it stays locked until the
-/// transaction ends, so two replicas never refresh one connection at once.
+/// Reads the row for a token change inside a writer transaction
+/// ([`echoflow_service_kit::db::begin_writer`]): on PostgreSQL the row stays
+/// locked (`FOR UPDATE`) until the transaction ends, so two replicas never
+/// refresh one connection at once; SQLite has no row locks (the clause is
+/// left out) and the writer transaction holds the whole database.
 pub async fn lock_for_update<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Option<Model>, DbErr> {
-    let mut query = Entity::find_by_id(id);
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        query = query.lock_exclusive();
-    }
-    query.one(db).await
+    Entity::find_by_id(id).lock_exclusive().one(db).await
 }
 
 /// The connection's rate bucket as stored: tokens left and when counted.

@@ -18,10 +18,10 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use echoflow_bus::outbox::OutboxHandle;
+use echoflow_service_kit::db::begin_writer;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, TransactionTrait,
+    ColumnTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -186,8 +186,10 @@ impl Tokens {
     ) -> Result<Access, Error> {
         let lock = self.lock_of(id);
         let _serialised = lock.lock().await;
+        // PostgreSQL: the row stays locked over the provider call. SQLite: its
+        // only lock is the whole database's, too wide to hold over the network.
         let held = if self.db.get_database_backend() == DatabaseBackend::Postgres {
-            Some(self.db.begin().await?)
+            Some(begin_writer(&self.db).await?)
         } else {
             None
         };
@@ -222,7 +224,7 @@ impl Tokens {
         };
         let txn = match held {
             Some(txn) => txn,
-            None => self.db.begin().await?,
+            None => begin_writer(&self.db).await?,
         };
         match outcome {
             Ok(set) => {

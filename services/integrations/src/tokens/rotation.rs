@@ -10,6 +10,7 @@
 
 use chrono::Utc;
 use echoflow_migrations::Slice;
+use echoflow_service_kit::settings::DatabaseSettings;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait,
@@ -80,7 +81,7 @@ async fn reencrypt_connection(
     keyring: &Keyring,
     id: Uuid,
 ) -> anyhow::Result<bool> {
-    let txn = db.begin().await?;
+    let txn = echoflow_service_kit::db::begin_writer(db).await?;
     let Some(row) = connections::lock_for_update(&txn, id).await? else {
         return Ok(false);
     };
@@ -154,13 +155,11 @@ pub async fn reencrypt_from_settings(
         &settings.integrations.encryption_keys,
         &settings.integrations.active_key_id,
     )?;
-    let db = echoflow_service_kit::db::connect(
-        &settings.database.url,
-        Slice::Integrations.name(),
-        settings.database.max_connections.min(4),
-    )
-    .await?;
-    Slice::Integrations.migrate(&db).await?;
+    let database = DatabaseSettings {
+        max_connections: settings.common.database.max_connections.min(4),
+        ..settings.common.database.clone()
+    };
+    let db = echoflow_service_kit::db::connect_slice(&database, Slice::Integrations).await?;
     let changed = reencrypt_all(&db, &keyring, progress).await;
     db.close().await?;
     changed

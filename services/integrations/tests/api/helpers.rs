@@ -16,7 +16,7 @@ use std::time::Duration;
 use base64::Engine;
 use echoflow_bus::{InProcessBus, SharedBus};
 use echoflow_integrations::{Application, Keyring, Settings};
-use echoflow_service_kit::JwtKeys;
+use echoflow_service_kit::{JwtKeys, Service};
 use reqwest::{Client, RequestBuilder, Response};
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
@@ -204,7 +204,7 @@ async fn spawn_on(
     let borrowed: Vec<(&str, String)> = all.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     let settings = Settings::load(&borrowed).expect("settings load");
     if std::env::var("TEST_LOG").is_ok_and(|v| !v.is_empty() && v != "0") {
-        echoflow_service_kit::telemetry::init("integrations", &settings.telemetry);
+        echoflow_service_kit::telemetry::init("integrations", &settings.common.telemetry);
     }
     let bus: SharedBus = Arc::new(InProcessBus::new());
     let app = Application::build(settings.clone(), bus.clone())

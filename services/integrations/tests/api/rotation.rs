@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use echoflow_integrations::store::{connections, oauth_states};
 use echoflow_integrations::tokens::open;
 use echoflow_integrations::{Keyring, Settings, reencrypt_all, reencrypt_from_settings};
+use echoflow_service_kit::Service as _;
 use sea_orm::EntityTrait;
 use secrecy::SecretString;
 use serde_json::json;
