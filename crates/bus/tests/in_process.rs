@@ -5,6 +5,8 @@ mod common;
 
 use std::sync::Arc;
 
+use common::consuming::*;
+use common::subscribing::*;
 use common::*;
 use echoflow_bus::topology::{EXECUTOR_DEAD, EXECUTOR_JOBS, JOBS_EXCHANGE, UPDATES_EXCHANGE};
 use echoflow_bus::{BusError, InProcessBus, OutgoingMessage, SharedBus};

@@ -7,6 +7,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::consuming::*;
+use common::subscribing::*;
 use common::*;
 use echoflow_bus::topology::{EXECUTOR_DEAD, EXECUTOR_JOBS, JOBS_EXCHANGE};
 use echoflow_bus::{BusError, RabbitBus, SharedBus};
