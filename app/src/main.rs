@@ -51,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Service::Chat => serve_from_env::<echoflow_chat::Application>().await,
             Service::Integrations => serve_from_env::<echoflow_integrations::Application>().await,
-            Service::Executor => echoflow_executor::startup::serve_from_env().await,
+            Service::Executor => serve_from_env::<echoflow_executor::Application>().await,
         },
         Command::Migrate(args) => migrate::run(args).await,
         Command::Integrations(args) => integrations::run(args).await,

@@ -1,5 +1,5 @@
 //! Runs the executor alone (distributed mode).
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    echoflow_executor::startup::serve_from_env().await
+    echoflow_service_kit::serve_from_env::<echoflow_executor::Application>().await
 }

@@ -1,20 +1,12 @@
 //! The executor's settings.
 
-use echoflow_service_kit::settings::{
-    AuthSettings, BusSettings, DatabaseSettings, ServerSettings, ServicesSettings,
-    TelemetrySettings,
-};
+use echoflow_service_kit::settings::{CommonSettings, Sources};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Settings {
-    pub server: ServerSettings,
-    pub database: DatabaseSettings,
-    pub bus: BusSettings,
-    pub auth: AuthSettings,
-    pub telemetry: TelemetrySettings,
-    pub services: ServicesSettings,
+    pub common: CommonSettings,
     pub executor: ExecutorSettings,
 }
 
@@ -68,6 +60,10 @@ fn default_shutdown_grace_secs() -> u64 {
 
 impl Settings {
     pub fn load(overrides: &[(&str, String)]) -> Result<Self, config::ConfigError> {
-        echoflow_service_kit::load_settings("executor", overrides)
+        let sources = Sources::load("executor", overrides)?;
+        Ok(Self {
+            common: sources.common()?,
+            executor: sources.section("executor")?,
+        })
     }
 }

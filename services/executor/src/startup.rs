@@ -1,15 +1,15 @@
 //! Builds and runs the executor: HTTP API, job consumer, outbox relay.
 
-use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use actix_web::{dev::Server, web};
 use echoflow_bus::{OutgoingMessage, SharedBus, outbox::OutboxRelay, topology};
 use echoflow_contracts::{JOB_ROUTING_KEY, Message, PROTOBUF_CONTENT_TYPE};
 use echoflow_migrations::Slice;
-use echoflow_service_kit::{health::Readiness, http::Common, metrics};
+use echoflow_service_kit::settings::CommonSettings;
+use echoflow_service_kit::{HttpService, Service, db, health::Readiness};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tracing_actix_web::TracingLogger;
 
 use crate::background::waker::{self, WakerHandle};
 use crate::consumers::jobs::JobConsumer;
@@ -23,8 +23,6 @@ use crate::routes::{executions, internal};
 use crate::settings::Settings;
 use crate::store::{executions as store, status, wakeups};
 
-pub const SERVICE: &str = "executor";
-
 pub struct Application {
     port: u16,
     server: Server,
@@ -37,18 +35,23 @@ pub struct Application {
     stop_background: CancellationToken,
 }
 
-impl Application {
-    pub async fn build(settings: Settings, bus: SharedBus) -> anyhow::Result<Self> {
+impl Service for Application {
+    const NAME: &'static str = "executor";
+    type Settings = Settings;
+
+    fn settings_from_env() -> Result<Settings, config::ConfigError> {
+        Settings::load(&[])
+    }
+
+    fn common(settings: &Settings) -> &CommonSettings {
+        &settings.common
+    }
+
+    async fn build(settings: Settings, bus: SharedBus) -> anyhow::Result<Self> {
         let policy = NetworkPolicy::parse(&settings.executor.allow_networks)
             .map_err(anyhow::Error::msg)?
             .with_egress(settings.executor.egress);
-        let db = echoflow_service_kit::db::connect(
-            &settings.database.url,
-            Slice::Executions.name(),
-            settings.database.max_connections,
-        )
-        .await?;
-        Slice::Executions.migrate(&db).await?;
+        let db = db::connect_slice(&settings.common.database, Slice::Executions).await?;
         let stop_background = CancellationToken::new();
         let relay = OutboxRelay::spawn(db.clone(), bus.clone(), stop_background.clone());
         let waker = WakerHandle::default();
@@ -64,12 +67,12 @@ impl Application {
                     settings.executor.max_output_bytes,
                 )?,
                 chat: ChatNode::new(
-                    &settings.services.chat_url,
-                    settings.auth.internal_token.clone(),
+                    &settings.common.services.chat_url,
+                    settings.common.auth.internal_token.clone(),
                 )?,
                 integrations: IntegrationsNode::new(
-                    &settings.services.integrations_url,
-                    settings.auth.internal_token.clone(),
+                    &settings.common.services.integrations_url,
+                    settings.common.auth.internal_token.clone(),
                 )?,
                 ai: AiNode::new(
                     &settings.executor.ai_base_url,
@@ -80,31 +83,20 @@ impl Application {
                 max_output_bytes: settings.executor.max_output_bytes,
             },
         };
-        let listener =
-            echoflow_service_kit::http::bind(&settings.server.host, settings.server.port)?;
-        let port = listener.local_addr()?.port();
-        let common = Common::new(
-            SERVICE,
-            &settings.server,
-            &settings.auth,
-            Readiness {
-                db: db.clone(),
-                bus: bus.clone(),
-            },
-        )
-        .documented(&<crate::openapi::ExecutorDoc as utoipa::OpenApi>::openapi());
-        let db_data = web::Data::new(db);
+        let readiness = Readiness {
+            db: db.clone(),
+            bus: bus.clone(),
+        };
+        let http = HttpService::bind(Self::NAME, &settings.common, readiness)?
+            .documented(&<crate::openapi::ExecutorDoc as utoipa::OpenApi>::openapi());
+        let port = http.port();
+        let db = web::Data::new(db);
         let control = web::Data::new(Control {
             relay,
             waker: waker.clone(),
         });
-        metrics::handle();
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(metrics::track_requests))
-                .wrap(TracingLogger::default())
-                .configure(|cfg| common.configure(cfg))
-                .app_data(db_data.clone())
+        let server = http.serve(move |cfg| {
+            cfg.app_data(db.clone())
                 .app_data(control.clone())
                 .route("/api/v1/executions", web::get().to(executions::list))
                 .route("/api/v1/executions/{id}", web::get().to(executions::get))
@@ -129,13 +121,8 @@ impl Application {
                     web::get().to(control::get_dead_letter),
                 )
                 .route("/internal/executions", web::post().to(internal::announce))
-                .route("/api/openapi.json", web::get().to(crate::openapi::serve))
-        })
-        .workers(echoflow_service_kit::http::workers())
-        .disable_signals()
-        .shutdown_timeout(10)
-        .listen(listener)?
-        .run();
+                .route("/api/openapi.json", web::get().to(crate::openapi::serve));
+        })?;
         Ok(Self {
             port,
             server,
@@ -149,12 +136,12 @@ impl Application {
         })
     }
 
-    pub fn port(&self) -> u16 {
+    fn port(&self) -> u16 {
         self.port
     }
 
     /// Serves HTTP and runs jobs until `shutdown`; in-flight jobs finish first.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         if self.recover_on_start {
             recover(&self.engine.db, &self.bus).await?;
         }
@@ -243,20 +230,4 @@ async fn recover(db: &DatabaseConnection, bus: &SharedBus) -> anyhow::Result<()>
         tracing::info!(count, "re-queued unfinished executions");
     }
     Ok(())
-}
-
-/// `echoflow serve executor` and the service's own binary.
-pub async fn serve_from_env() -> anyhow::Result<()> {
-    let settings = Settings::load(&[])?;
-    // Distributed mode: every secret must be the deployment's own.
-    echoflow_service_kit::strong_secrets::require_strong_auth(&settings.auth)?;
-    echoflow_service_kit::telemetry::init(SERVICE, &settings.telemetry);
-    let bus = echoflow_service_kit::bus::connect(&settings.bus).await?;
-    let app = Application::build(settings, bus).await?;
-    tracing::info!(port = app.port(), "executor listening");
-    let result = app
-        .run_until_stopped(echoflow_service_kit::shutdown::on_signal())
-        .await;
-    echoflow_service_kit::telemetry::shutdown();
-    result
 }

@@ -5,7 +5,7 @@
 use chrono::Utc;
 use echoflow_bus::outbox::OutboxHandle;
 use echoflow_contracts::ExecutionJob;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -67,7 +67,7 @@ async fn until_next(db: &DatabaseConnection) -> Duration {
 
 /// Resumes every due wait; true when a full batch was taken (more may wait).
 async fn wake_due(db: &DatabaseConnection, relay: &OutboxHandle) -> Result<bool, DbErr> {
-    let txn = db.begin().await?;
+    let txn = echoflow_service_kit::db::begin_writer(db).await?;
     let due = wakeups::take_due(&txn, Utc::now(), BATCH).await?;
     if due.is_empty() {
         txn.rollback().await?;

@@ -5,6 +5,7 @@
 
 use chrono::Utc;
 use echoflow_contracts::UpdateKind;
+use echoflow_service_kit::db::begin_writer;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, Statement, TransactionTrait, sea_query::Expr,
@@ -25,7 +26,9 @@ impl Engine {
         execution: &executions::Model,
         limit: u32,
     ) -> Result<Option<executions::Model>, DbErr> {
-        let txn = self.db.begin().await?;
+        // Counts, then claims: no other admission may come in between. SQLite:
+        // the writer transaction holds the database's write lock.
+        let txn = begin_writer(&self.db).await?;
         if txn.get_database_backend() == DatabaseBackend::Postgres {
             // Admissions of one workflow take turns; others are not held up.
             txn.execute_raw(Statement::from_sql_and_values(
@@ -34,18 +37,6 @@ impl Engine {
                 [execution.workflow_id.to_string().into()],
             ))
             .await?;
-        } else {
-            // SQLite: write first, so the transaction holds the write lock
-            // (waiting its turn) before it reads; a read-then-write
-            // transaction fails at once when another writer got in between.
-            executions::Entity::update_many()
-                .col_expr(
-                    executions::Column::Status,
-                    Expr::col(executions::Column::Status),
-                )
-                .filter(executions::Column::Id.eq(execution.id))
-                .exec(&txn)
-                .await?;
         }
         let running = executions::Entity::find()
             .filter(executions::Column::WorkflowId.eq(execution.workflow_id))

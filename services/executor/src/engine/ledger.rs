@@ -5,7 +5,8 @@
 
 use chrono::Utc;
 use echoflow_contracts::UpdateKind;
-use sea_orm::{DatabaseTransaction, DbErr, TransactionTrait};
+use echoflow_service_kit::db::begin_writer;
+use sea_orm::{DatabaseTransaction, DbErr};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -104,7 +105,7 @@ impl Engine {
             duration_ms: Some(duration_ms),
         };
         let waiting_row = wait.is_some().then(|| row.clone());
-        let txn = self.db.begin().await?;
+        let txn = begin_writer(&self.db).await?;
         let Some((execution, started)) = self.record_step(&txn, &execution, row).await? else {
             shared.walk().ended = true;
             return Ok(NodeOutcome::Finished);

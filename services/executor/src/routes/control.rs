@@ -124,7 +124,7 @@ async fn queue_retry(
     from: RetryFrom,
     input: Option<Value>,
 ) -> Result<executions::Model, ApiError> {
-    let txn = db.begin().await?;
+    let txn = echoflow_service_kit::db::begin_writer(db).await?;
     let retry = retries::insert_retry(&txn, original, from == RetryFrom::FailedStep, input).await?;
     crate::jobs::enqueue(&txn, &resume_job(&retry)).await?;
     txn.commit().await?;

@@ -12,7 +12,8 @@ use super::status;
 /// A new execution that retries `original` (linked by `retry_of`): from the
 /// start, or from its failed step, whose recorded predecessors are copied so
 /// they are replayed, not run again. `input` replaces the failed step's
-/// input. The caller commits and queues its job.
+/// input. Inside the caller's writer transaction
+/// ([`echoflow_service_kit::db::begin_writer`]), which commits and queues its job.
 pub async fn insert_retry<C: ConnectionTrait>(
     txn: &C,
     original: &Model,
@@ -21,8 +22,6 @@ pub async fn insert_retry<C: ConnectionTrait>(
 ) -> Result<Model, DbErr> {
     use super::steps;
     let id = Uuid::now_v7();
-    // The row first: on SQLite a transaction that writes first waits for
-    // the write lock instead of failing after a read.
     let mut row = ActiveModel {
         id: Set(id),
         workflow_id: Set(original.workflow_id),

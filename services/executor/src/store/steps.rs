@@ -78,7 +78,8 @@ pub async fn upsert<C: ConnectionTrait>(db: &C, step: Model) -> Result<(), DbErr
 /// one statement; false when it does not (a cancel ended it), and nothing
 /// was written. On PostgreSQL the execution's row stays share-locked until
 /// commit, so a cancel waits for the step's commit instead of slipping in
-/// between; on SQLite the statement holds the write lock already.
+/// between; on SQLite the caller's writer transaction
+/// ([`echoflow_service_kit::db::begin_writer`]) holds the write lock.
 pub async fn upsert_if_running<C: ConnectionTrait>(db: &C, step: Model) -> Result<bool, DbErr> {
     use super::{executions, status};
     use sea_orm::sea_query::{Expr, LockType, OnConflict, Query};

@@ -53,23 +53,16 @@ pub async fn schedule<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Up to `limit` due waits, earliest first; on PostgreSQL the rows are
-/// locked and rows locked by another executor are skipped, so two waker
-/// loops never resume the same execution twice.
+/// Up to `limit` due waits, earliest first, taken (deleted) inside the
+/// caller's writer transaction ([`echoflow_service_kit::db::begin_writer`]):
+/// on PostgreSQL the rows are locked and rows locked by another executor are
+/// skipped, so two waker loops never resume the same execution twice; on
+/// SQLite the transaction holds the database's write lock.
 pub async fn take_due<C: ConnectionTrait>(
     conn: &C,
     now: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<Model>, DbErr> {
-    if conn.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
-        // Write first: the transaction takes SQLite's write lock before it
-        // reads, instead of failing when another writer got in between.
-        Entity::update_many()
-            .col_expr(Column::DueAt, sea_orm::sea_query::Expr::col(Column::DueAt))
-            .filter(Column::DueAt.lte(now))
-            .exec(conn)
-            .await?;
-    }
     let mut query = Entity::find()
         .filter(Column::DueAt.lte(now))
         .order_by_asc(Column::DueAt)

@@ -11,7 +11,7 @@ use echoflow_bus::{
 use echoflow_contracts::{ExecutionJob, Message, TriggerEvent};
 use echoflow_domain::ExecutionPlan;
 use echoflow_executor::{Application, Settings};
-use echoflow_service_kit::JwtKeys;
+use echoflow_service_kit::{JwtKeys, Service};
 use echoflow_test_support::{TestDb, TestVhost};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -39,7 +39,7 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
             ("telemetry.log_level", "info,sqlx=warn,sea_orm=warn".into()),
         ])
         .unwrap();
-        echoflow_service_kit::telemetry::init("executor", &settings.telemetry);
+        echoflow_service_kit::telemetry::init("executor", &settings.common.telemetry);
     }
 });
 

@@ -3,8 +3,8 @@
 //! execution's chatbot goes with every call, so a workflow can only reach its
 //! own chatbot's conversations, whatever its trigger data says.
 
-use echoflow_service_kit::auth::INTERNAL_TOKEN_HEADER;
-use secrecy::{ExposeSecret, SecretString};
+use echoflow_service_kit::InternalClient;
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::time::Duration;
 use uuid::Uuid;
@@ -13,22 +13,18 @@ use super::context::{NodeError, StepScope};
 
 #[derive(Clone)]
 pub struct ChatNode {
-    client: reqwest::Client,
+    client: InternalClient,
     chat_url: String,
-    internal_token: SecretString,
 }
 
 impl ChatNode {
     pub fn new(chat_url: &str, internal_token: SecretString) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(15))
-            .pool_idle_timeout(echoflow_service_kit::http::INTERNAL_POOL_IDLE)
+        let client = InternalClient::builder(Duration::from_secs(3), Duration::from_secs(15))
+            .service_token(internal_token)
             .build()?;
         Ok(Self {
             client,
             chat_url: chat_url.trim_end_matches('/').to_string(),
-            internal_token,
         })
     }
 
@@ -94,7 +90,6 @@ impl ChatNode {
         let response = self
             .client
             .post(&url)
-            .header(INTERNAL_TOKEN_HEADER, self.internal_token.expose_secret())
             .json(body)
             .send()
             .await

@@ -5,8 +5,8 @@
 //! execution's owner goes with every call, so a workflow can only use its
 //! owner's connections, whatever its config or trigger data says.
 
-use echoflow_service_kit::auth::INTERNAL_TOKEN_HEADER;
-use secrecy::{ExposeSecret, SecretString};
+use echoflow_service_kit::InternalClient;
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -30,24 +30,20 @@ pub fn action_of(node_type: &str) -> Option<&'static str> {
 
 #[derive(Clone)]
 pub struct IntegrationsNode {
-    client: reqwest::Client,
+    client: InternalClient,
     base_url: String,
-    internal_token: SecretString,
 }
 
 impl IntegrationsNode {
     pub fn new(base_url: &str, internal_token: SecretString) -> Result<Self, reqwest::Error> {
         // Integrations may wait for a connection's rate limiter (up to
         // integrations.max_limiter_wait_ms) and a provider: allow for both.
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(60))
-            .pool_idle_timeout(echoflow_service_kit::http::INTERNAL_POOL_IDLE)
+        let client = InternalClient::builder(Duration::from_secs(3), Duration::from_secs(60))
+            .service_token(internal_token)
             .build()?;
         Ok(Self {
             client,
             base_url: base_url.trim_end_matches('/').to_string(),
-            internal_token,
         })
     }
 
@@ -89,7 +85,6 @@ impl IntegrationsNode {
         let response = self
             .client
             .post(&url)
-            .header(INTERNAL_TOKEN_HEADER, self.internal_token.expose_secret())
             .json(&body)
             .send()
             .await
