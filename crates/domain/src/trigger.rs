@@ -9,6 +9,7 @@
 
 use chrono::Duration;
 use echoflow_contracts::EventType;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::catalogue::MAX_DEBOUNCE_SECONDS;
@@ -101,7 +102,14 @@ impl TriggerSpec {
 
     /// The spec of a plan's trigger node; None when the node is no trigger.
     pub fn of(node: &PlanNode) -> Option<Self> {
-        Self::read(node.node_type.parse().ok()?, &node.config)
+        Self::read(node.node_type, &node.config)
+    }
+
+    /// The spec of a stored plan's trigger, read from the plan's JSON
+    /// without the rest of it; None when the plan holds no readable trigger.
+    pub fn of_stored_plan(plan: &Value) -> Option<Self> {
+        let trigger = PlanNode::deserialize(plan.get("trigger")?).ok()?;
+        Self::of(&trigger)
     }
 
     /// The spec of a trigger of `kind` configured with `config`; None for

@@ -7,11 +7,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
-use echoflow_domain::{ExecutionPlan, FlowDefinition, GraphFault};
-use serde_json::Value;
-
-/// The trigger node type this module reads.
-pub const TRIGGER_TYPE: &str = "trigger.schedule";
+use echoflow_domain::{ExecutionPlan, FlowDefinition, GraphFault, ScheduleTrigger, TriggerSpec};
 /// The time zone of a schedule that names none.
 pub const DEFAULT_TIMEZONE: &str = "UTC";
 
@@ -73,21 +69,21 @@ impl Schedule {
         Ok(schedule)
     }
 
-    /// The schedule of a `trigger.schedule` node's config.
-    pub fn from_config(config: &Value) -> Result<Self, ScheduleFault> {
-        let cron = config
-            .get("cron")
-            .and_then(Value::as_str)
+    /// The schedule of a `trigger.schedule` node.
+    pub fn of_trigger(trigger: &ScheduleTrigger) -> Result<Self, ScheduleFault> {
+        let cron = trigger
+            .cron
+            .as_deref()
             .ok_or_else(|| ScheduleFault::cron("cron is required"))?;
-        Self::parse(cron, config.get("timezone").and_then(Value::as_str))
+        Self::parse(cron, trigger.timezone.as_deref())
     }
 
     /// The plan's schedule, if its trigger is `trigger.schedule`.
     pub fn of_plan(plan: &ExecutionPlan) -> Result<Option<Self>, ScheduleFault> {
-        if plan.trigger.node_type != TRIGGER_TYPE {
-            return Ok(None);
+        match TriggerSpec::of(&plan.trigger) {
+            Some(TriggerSpec::Schedule(trigger)) => Self::of_trigger(&trigger).map(Some),
+            _ => Ok(None),
         }
-        Self::from_config(&plan.trigger.config).map(Some)
     }
 
     /// The first occurrence strictly after `after`; None if there is none.
@@ -184,7 +180,11 @@ mod tests {
         }
         let fault = Schedule::parse("* * * * *", Some("Mars/Olympus_Mons")).unwrap_err();
         assert_eq!(fault.field, "timezone");
-        let fault = Schedule::from_config(&serde_json::json!({"timezone": "UTC"})).unwrap_err();
+        let no_cron = ScheduleTrigger {
+            cron: None,
+            timezone: Some("UTC".into()),
+        };
+        let fault = Schedule::of_trigger(&no_cron).unwrap_err();
         assert_eq!(fault.field, "cron");
     }
 }

@@ -5,7 +5,8 @@
 use chrono::Utc;
 use echoflow_bus::{OutgoingMessage, outbox, outbox::OutboxHandle, topology::JOBS_EXCHANGE};
 use echoflow_contracts::{
-    ExecutionJob, JOB_ROUTING_KEY, Message, PROTOBUF_CONTENT_TYPE, TriggerEvent,
+    CloudEventBuilder, EventType, ExecutionJob, JOB_ROUTING_KEY, Message, PROTOBUF_CONTENT_TYPE,
+    TriggerEvent,
 };
 use echoflow_service_kit::auth::INTERNAL_TOKEN_HEADER;
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
@@ -159,23 +160,15 @@ pub async fn enqueue<C: ConnectionTrait>(
     outbox::enqueue(conn, JOBS_EXCHANGE, &message).await
 }
 
-/// A TriggerEvent made by the registry itself (webhook call, manual run).
+/// An event made by the registry itself (webhook call, manual run, schedule
+/// firing) about `workflow`, as its owner's: the caller adds its data.
 pub fn local_event(
-    event_type: &str,
+    event_type: EventType,
     source: String,
     workflow: &workflows::Model,
-    data: serde_json::Value,
-) -> TriggerEvent {
-    TriggerEvent {
-        id: Uuid::now_v7().to_string(),
-        source,
-        r#type: event_type.to_string(),
-        specversion: "1.0".into(),
-        time: Utc::now().to_rfc3339(),
-        subject: workflow.id.to_string(),
-        datacontenttype: "application/json".into(),
-        data_json: data.to_string(),
-        chatbot_id: workflow.chatbot_id.to_string(),
-        user_id: workflow.owner_id.to_string(),
-    }
+) -> CloudEventBuilder {
+    TriggerEvent::builder(source, event_type)
+        .subject(workflow.id)
+        .chatbot(workflow.chatbot_id)
+        .user(workflow.owner_id)
 }

@@ -1,6 +1,7 @@
 //! Asks the chat service who owns a chatbot: a workflow may only belong to
 //! one of its owner's chatbots.
 
+use echoflow_domain::NodeKind;
 use echoflow_service_kit::auth::INTERNAL_TOKEN_HEADER;
 use echoflow_service_kit::{ApiError, ErrorCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -18,14 +19,6 @@ pub struct ChatbotDirectory {
     /// executor's call through integrations still checks ownership).
     integrations_url: String,
 }
-
-/// The integration action node types and the provider of their connection.
-pub const INTEGRATION_NODES: [(&str, &str); 4] = [
-    ("action.slack_post_message", "slack"),
-    ("action.hubspot_create_contact", "hubspot"),
-    ("action.sheets_append_row", "google_sheets"),
-    ("action.salesforce_create_lead", "salesforce"),
-];
 
 #[derive(Deserialize)]
 struct Connection {
@@ -78,14 +71,15 @@ impl ChatbotDirectory {
             return Ok(());
         };
         for (index, node) in nodes.iter().enumerate() {
-            let node_type = node
+            let Some(action) = node
                 .get("type")
                 .and_then(|t| t.as_str())
-                .unwrap_or_default();
-            let Some((_, provider)) = INTEGRATION_NODES.iter().find(|(t, _)| *t == node_type)
+                .and_then(|t| t.parse::<NodeKind>().ok())
+                .and_then(NodeKind::integration_action)
             else {
                 continue;
             };
+            let (node_type, provider) = (action.node_kind(), action.provider());
             let Some(raw) = node["data"]["config"]["connection_id"].as_str() else {
                 continue;
             };
@@ -104,7 +98,7 @@ impl ChatbotDirectory {
                 return Err(refuse(format!("'{raw}' is not a connection id")));
             };
             match self.connection(id, owner_id).await? {
-                Some(c) if c.owner_id == owner_id && c.provider == *provider => {}
+                Some(c) if c.owner_id == owner_id && c.provider == provider => {}
                 Some(c) if c.owner_id == owner_id => {
                     return Err(refuse(format!(
                         "connection {id} is a {} connection; {node_type} needs a {provider} one",

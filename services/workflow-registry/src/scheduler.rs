@@ -8,19 +8,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use echoflow_bus::{OutgoingMessage, outbox, outbox::OutboxHandle, topology::EVENTS_EXCHANGE};
-use echoflow_contracts::{CLOUDEVENTS_CONTENT_TYPE, Message, TriggerEvent};
+use echoflow_contracts::{CLOUDEVENTS_CONTENT_TYPE, EventType, Message, TriggerEvent};
+use echoflow_domain::TriggerSpec;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, TransactionTrait};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::cron::{self, Schedule};
+use crate::cron::Schedule;
 use crate::jobs::{build_job, enqueue, local_event};
 use crate::store::{scheduler_lock, schedules, versions, workflows};
 
-/// The type of the event of each firing.
-pub const EVENT_TYPE: &str = "schedule.fired";
-/// The source of that event.
+/// The source of the event of each firing (`schedule.fired`).
 pub const EVENT_SOURCE: &str = "/registry/scheduler";
 /// Firings per transaction; a tick with more due goes on in another.
 const BATCH: u64 = 100;
@@ -147,7 +146,7 @@ async fn fire(
     let Some(version) = versions::find_plan(txn, wf.id, wf.current_version).await? else {
         return Ok(false);
     };
-    if version.plan["trigger"]["node_type"] != cron::TRIGGER_TYPE {
+    if !matches!(version.trigger_spec(), Some(TriggerSpec::Schedule(_))) {
         tracing::warn!(workflow_id = %wf.id, "stale schedule removed");
         schedules::Entity::delete_by_id(wf.id).exec(txn).await?;
         return Ok(false);
@@ -175,17 +174,20 @@ fn fired_event(
         "cron": row.cron,
         "timezone": row.timezone,
     });
-    let mut event = local_event(EVENT_TYPE, EVENT_SOURCE.to_string(), wf, data);
-    event.id = format!("{}@{scheduled_for}", wf.id);
-    event.time = fired_at.to_rfc3339();
-    event
+    local_event(EventType::ScheduleFired, EVENT_SOURCE.to_string(), wf)
+        .id(format!("{}@{scheduled_for}", wf.id))
+        .time(fired_at)
+        .data(data)
+        .build()
 }
 
 /// Puts the event on `echoflow.events` (through the outbox) for whoever else listens.
 async fn publish(txn: &DatabaseTransaction, event: &TriggerEvent) -> Result<(), DbErr> {
-    let body = serde_json::to_vec(&event.to_cloudevent_value())
-        .map_err(|e| DbErr::Custom(e.to_string()))?;
-    let message =
-        OutgoingMessage::new(event.id.clone(), EVENT_TYPE, CLOUDEVENTS_CONTENT_TYPE, body);
+    let message = OutgoingMessage::new(
+        event.id.clone(),
+        &event.r#type,
+        CLOUDEVENTS_CONTENT_TYPE,
+        event.to_cloudevent_json(),
+    );
     outbox::enqueue(txn, EVENTS_EXCHANGE, &message).await
 }

@@ -9,6 +9,7 @@
 //! they are rolled back to or copied.
 
 use echoflow_crypto::{CryptoError, DEV_KEY_ID, Keyring};
+use echoflow_domain::{NodeKind, TriggerSpec};
 use echoflow_service_kit::{ApiError, ErrorCode};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, QuerySelect, Set};
 use serde_json::{Value, json};
@@ -17,7 +18,7 @@ use crate::routes::workflows::CompiledDefinition;
 use crate::settings::RegistrySettings;
 use crate::store::versions;
 
-const WEBHOOK: &str = "trigger.webhook";
+const WEBHOOK: &str = NodeKind::TriggerWebhook.as_str();
 const SECRET: &str = "hmac_secret";
 /// Shown instead of the secret; sent back as `true`, it keeps the current one.
 const SECRET_SET: &str = "hmac_secret_set";
@@ -79,7 +80,7 @@ impl WebhookSecrets {
         compiled: &mut CompiledDefinition,
         current: Option<&Value>,
     ) -> Result<(), ApiError> {
-        if compiled.plan.trigger.node_type != WEBHOOK {
+        if compiled.plan.trigger.node_type != NodeKind::TriggerWebhook {
             return Ok(());
         }
         let config = &compiled.plan.trigger.config;
@@ -115,11 +116,11 @@ impl WebhookSecrets {
         compiled: &CompiledDefinition,
         current: Option<&Value>,
     ) -> Result<String, ApiError> {
-        let trigger = current.map(|plan| &plan["trigger"]);
-        let stored = trigger
-            .filter(|t| t["node_type"] == WEBHOOK)
-            .and_then(|t| t["config"][SECRET].as_str());
-        match stored {
+        let stored = match current.and_then(TriggerSpec::of_stored_plan) {
+            Some(TriggerSpec::Webhook(webhook)) => webhook.hmac_secret,
+            _ => None,
+        };
+        match stored.as_deref() {
             Some(stored) if stored.starts_with(SEALED) => Ok(stored.to_owned()),
             Some(legacy) => self.seal(legacy),
             None => {

@@ -125,7 +125,7 @@ fn plan_node(
         .collect();
     Ok(PlanNode {
         id: node.id.clone(),
-        node_type: node.node_type.clone(),
+        node_type: kind,
         label: node.data.label.clone(),
         config,
         policy,

@@ -5,6 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::kind::NodeKind;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ExecutionPlan {
     pub trigger: PlanNode,
@@ -27,7 +29,7 @@ impl ExecutionPlan {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PlanNode {
     pub id: String,
-    pub node_type: String,
+    pub node_type: NodeKind,
     pub label: String,
     /// The node's own config, the step policy keys taken out.
     pub config: Value,

@@ -12,7 +12,7 @@ use super::Engine;
 use super::finish::ending;
 use super::ledger::{NodeOutcome, Settle, StepRecord};
 use super::nodes::{
-    self,
+    self, Handler,
     context::StepScope,
     delay::{DelayState, delay_step},
 };
@@ -56,7 +56,7 @@ impl Engine {
         let clock = Instant::now();
         let step_key = format!("{execution_id}:{}", node.id);
 
-        let (input, outcome) = if node.node_type == "action.delay" {
+        let (input, outcome) = if nodes::handler(node.node_type) == Handler::Delay {
             match delay_step(
                 node,
                 &step.ctx,

@@ -94,7 +94,7 @@ impl Engine {
             execution_id: execution.id,
             node_id: node.id.clone(),
             seq: step.seq,
-            node_type: node.node_type.clone(),
+            node_type: node.node_type.to_string(),
             status: record.status.to_string(),
             attempts: i32::try_from(record.attempts).unwrap_or(i32::MAX),
             input: Some(record.input.clone()),

@@ -1,4 +1,3 @@
 //! Bus consumers of the registry.
 
-pub mod conditions;
 pub mod trigger_events;

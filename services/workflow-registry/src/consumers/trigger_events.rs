@@ -5,13 +5,12 @@
 
 use chrono::Utc;
 use echoflow_bus::{Delivery, HandleError, MessageHandler, dedupe, outbox::OutboxHandle};
-use echoflow_contracts::{Message, TriggerEvent};
-use echoflow_domain::expr;
+use echoflow_contracts::{EventType, Message, TriggerEvent};
+use echoflow_domain::{EventTrigger, TriggerSpec, expr};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, TransactionTrait};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::consumers::conditions::{conversation_key, debounce_window, trigger_accepts};
 use crate::jobs::{build_job, enqueue};
 use crate::store::{firings, triggers, versions, workflows};
 
@@ -67,13 +66,14 @@ impl MessageHandler for TriggerEventConsumer {
             else {
                 continue;
             };
-            let trigger = &version.plan["trigger"];
-            let trigger_type = trigger["node_type"].as_str().unwrap_or_default();
-            let config = &trigger["config"];
-            if !in_scope(trigger_type, &wf, chatbot_id)
-                || !passes_filter(wf.id, &version, &event)
-                || !trigger_accepts(trigger_type, config, &data)
-                || !outside_debounce(&txn, wf.id, config, &event, &data)
+            let Some(trigger) = version.trigger_spec() else {
+                tracing::warn!(workflow_id = %wf.id, "plan without a readable trigger; not run");
+                continue;
+            };
+            if !in_scope(&trigger, &wf, chatbot_id)
+                || !passes_filter(wf.id, &trigger, &event)
+                || !trigger.accepts(&data)
+                || !outside_debounce(&txn, wf.id, &trigger, &event, &data)
                     .await
                     .map_err(transient)?
             {
@@ -108,7 +108,7 @@ async fn start_error_workflow<C: ConnectionTrait>(
     chatbot_id: Option<Uuid>,
     owner_id: Option<Uuid>,
 ) -> Result<usize, DbErr> {
-    if event.r#type != "execution.failed" {
+    if !event.is(EventType::ExecutionFailed) {
         return Ok(0);
     }
     let Some(target) = data["error_workflow_id"]
@@ -117,7 +117,7 @@ async fn start_error_workflow<C: ConnectionTrait>(
     else {
         return Ok(0);
     };
-    if data["trigger"]["type"] == "execution.failed" {
+    if data["trigger"]["type"] == EventType::ExecutionFailed.as_str() {
         tracing::info!(%target, "a run started by a failure failed: no error workflow for it");
         return Ok(0);
     }
@@ -138,8 +138,8 @@ async fn start_error_workflow<C: ConnectionTrait>(
 
 /// A conversation trigger fires only for events of its own workflow's
 /// chatbot (the index already narrows by chatbot; this guards a stale row).
-fn in_scope(trigger_type: &str, wf: &workflows::Model, chatbot_id: Option<Uuid>) -> bool {
-    !triggers::is_conversation_trigger(trigger_type) || chatbot_id == Some(wf.chatbot_id)
+fn in_scope(trigger: &TriggerSpec, wf: &workflows::Model, chatbot_id: Option<Uuid>) -> bool {
+    !trigger.is_conversation() || chatbot_id == Some(wf.chatbot_id)
 }
 
 /// With `debounce_seconds`, claims this firing for the event's conversation
@@ -149,11 +149,11 @@ fn in_scope(trigger_type: &str, wf: &workflows::Model, chatbot_id: Option<Uuid>)
 async fn outside_debounce<C: ConnectionTrait>(
     txn: &C,
     workflow_id: Uuid,
-    config: &Value,
+    trigger: &TriggerSpec,
     event: &TriggerEvent,
     data: &Value,
 ) -> Result<bool, DbErr> {
-    let Some(window) = debounce_window(config) else {
+    let Some(window) = trigger.debounce() else {
         return Ok(true);
     };
     let Some(key) = conversation_key(&event.subject, data) else {
@@ -175,11 +175,11 @@ fn parse_optional_uuid(s: &str) -> Option<Uuid> {
 }
 
 /// A `trigger.event` node may carry a `filter` expression over `event`.
-fn passes_filter(workflow_id: Uuid, version: &versions::CurrentPlan, event: &TriggerEvent) -> bool {
-    let Some(filter) = version.plan["trigger"]["config"]
-        .get("filter")
-        .and_then(|f| f.as_str())
-        .filter(|f| !f.trim().is_empty())
+fn passes_filter(workflow_id: Uuid, trigger: &TriggerSpec, event: &TriggerEvent) -> bool {
+    let TriggerSpec::Event(EventTrigger {
+        filter: Some(filter),
+        ..
+    }) = trigger
     else {
         return true;
     };
@@ -190,5 +190,38 @@ fn passes_filter(workflow_id: Uuid, version: &versions::CurrentPlan, event: &Tri
             tracing::warn!(error = %e, %workflow_id, "trigger filter failed; not run");
             false
         }
+    }
+}
+
+/// The conversation an event belongs to, for debouncing: the data's
+/// `session_id`, else the CloudEvent's `subject` (the chat service sets both).
+pub fn conversation_key(subject: &str, data: &Value) -> Option<String> {
+    match data.get("session_id") {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => Some(subject.to_string()).filter(|s| !s.is_empty()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_conversation_is_the_session_or_else_the_subject() {
+        assert_eq!(
+            conversation_key("subj", &json!({"session_id": "s1"})).as_deref(),
+            Some("s1")
+        );
+        assert_eq!(
+            conversation_key("subj", &json!({"session_id": null})).as_deref(),
+            Some("subj")
+        );
+        assert_eq!(
+            conversation_key("subj", &json!({})).as_deref(),
+            Some("subj")
+        );
+        assert_eq!(conversation_key("", &json!({})), None);
+        assert_eq!(conversation_key("", &json!({"session_id": ""})), None);
     }
 }

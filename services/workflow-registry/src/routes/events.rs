@@ -7,7 +7,7 @@
 
 use actix_web::{HttpResponse, web};
 use echoflow_bus::{OutgoingMessage, outbox, topology::EVENTS_EXCHANGE};
-use echoflow_contracts::TriggerEvent;
+use echoflow_contracts::{CLOUDEVENTS_CONTENT_TYPE, TriggerEvent};
 use echoflow_service_kit::error::ErrorCode;
 use echoflow_service_kit::{ApiError, AuthUser};
 use serde::Serialize;
@@ -18,8 +18,6 @@ use uuid::Uuid;
 use crate::jobs::JobSubmitter;
 use crate::ownership::ChatbotDirectory;
 use crate::routes::webhooks::body_error;
-
-const CONTENT_TYPE: &str = "application/cloudevents+json";
 
 #[derive(Serialize, ToSchema)]
 pub struct EventAccepted {
@@ -72,7 +70,12 @@ pub async fn publish(
     // The event as sent (extension attributes too), as the caller's.
     value["userid"] = json!(user.id.to_string());
     let body = serde_json::to_vec(&value).map_err(ApiError::internal)?;
-    let message = OutgoingMessage::new(event.id.clone(), &event.r#type, CONTENT_TYPE, body);
+    let message = OutgoingMessage::new(
+        event.id.clone(),
+        &event.r#type,
+        CLOUDEVENTS_CONTENT_TYPE,
+        body,
+    );
     outbox::enqueue(&jobs.db, EVENTS_EXCHANGE, &message).await?;
     jobs.relay.notify();
     tracing::info!(event_type = %event.r#type, "event accepted");

@@ -1,7 +1,7 @@
 //! Manual runs: `POST /api/v1/workflows/{id}/execute`.
 
 use actix_web::{HttpResponse, web};
-use echoflow_contracts::EVENT_TYPE_MANUAL;
+use echoflow_contracts::EventType;
 use echoflow_service_kit::{ApiError, AuthUser, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -77,11 +77,12 @@ pub async fn execute(
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no current version")))?;
     let event = local_event(
-        EVENT_TYPE_MANUAL,
+        EventType::ManualTriggered,
         format!("/workflows/{}", wf.id),
         &wf,
-        input,
-    );
+    )
+    .data(input)
+    .build();
     let execution_id = jobs.submit(&wf, &version, event).await?;
     Ok(HttpResponse::Accepted().json(Accepted::new(execution_id)))
 }

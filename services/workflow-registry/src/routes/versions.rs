@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
+use echoflow_domain::NodeKind;
 use echoflow_service_kit::{ApiError, AuthUser};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -379,7 +380,7 @@ pub async fn rotate_webhook(
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(respond(
         &wf,
-        "trigger.webhook".to_string(),
+        NodeKind::TriggerWebhook.to_string(),
         Some(&token),
         &public,
         Some(current.definition),

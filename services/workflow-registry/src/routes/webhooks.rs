@@ -2,13 +2,14 @@
 //! secret; a workflow may also require an HMAC signature of the body.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use echoflow_contracts::EVENT_TYPE_WEBHOOK;
+use echoflow_contracts::EventType;
+use echoflow_domain::{TriggerSpec, WebhookTrigger};
 use echoflow_service_kit::{ApiError, ErrorCode};
 use serde_json::{Map, Value, json};
 
 use super::execute::Accepted;
 use crate::jobs::{JobSubmitter, Submitted, local_event};
-use crate::store::{versions::CurrentPlan, webhooks};
+use crate::store::webhooks;
 use crate::webhook_secrets::WebhookSecrets;
 use crate::webhook_signature::{self, Scheme};
 
@@ -42,15 +43,22 @@ pub async fn receive(
     let (wf, version) = webhooks::resolve(&jobs.db, &token)
         .await?
         .ok_or_else(not_found)?;
-    let scheme = check_signature(&secrets, &version, &req, &body)?;
+    // A token belongs to a webhook-triggered workflow; any other trigger has no webhook settings.
+    let trigger = match version.trigger_spec() {
+        Some(TriggerSpec::Webhook(trigger)) => trigger,
+        _ => WebhookTrigger::default(),
+    };
+    let scheme = check_signature(&secrets, &trigger, &req, &body)?;
     let data = json!({
         "body": parse_body(&req, &body),
         "headers": headers(&req),
         "query": query(&req),
     });
-    let event = local_event(EVENT_TYPE_WEBHOOK, format!("/hooks/{}", wf.id), &wf, data);
+    let event = local_event(EventType::WebhookReceived, format!("/hooks/{}", wf.id), &wf)
+        .data(data)
+        .build();
     let replay_window = (scheme == Some(Scheme::Timestamped)).then_some(secrets.tolerance_secs);
-    let Some((key, window)) = dedupe_key(&version, &req, &body, replay_window)? else {
+    let Some((key, window)) = dedupe_key(&trigger, &req, &body, replay_window)? else {
         let execution_id = jobs.submit(&wf, &version, event).await?;
         return Ok(HttpResponse::Accepted().json(Accepted::new(execution_id)));
     };
@@ -80,21 +88,19 @@ const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 /// itself: a delivery replayed within the tolerance answers with the first
 /// one's execution. None: every delivery runs.
 fn dedupe_key(
-    version: &CurrentPlan,
+    trigger: &WebhookTrigger,
     req: &HttpRequest,
     body: &[u8],
     replay_window: Option<i64>,
 ) -> Result<Option<(String, chrono::Duration)>, ApiError> {
     use sha2::Digest;
-    let config = &version.plan["trigger"]["config"];
-    let header = config
-        .get("idempotency_header")
-        .and_then(Value::as_str)
+    let header = trigger
+        .idempotency_header
+        .as_deref()
         .unwrap_or(DEFAULT_IDEMPOTENCY_HEADER);
     let window = chrono::Duration::seconds(
-        config
-            .get("dedupe_window_seconds")
-            .and_then(Value::as_i64)
+        trigger
+            .dedupe_window_seconds
             .unwrap_or(DEFAULT_DEDUPE_WINDOW_SECS),
     );
     let given = req
@@ -114,15 +120,12 @@ fn dedupe_key(
         }
         return Ok(Some((format!("header:{key}"), window)));
     }
-    if config.get("dedupe_payload").and_then(Value::as_bool) == Some(true) {
+    if trigger.dedupe_payload {
         let digest = hex::encode(sha2::Sha256::digest(body));
         return Ok(Some((format!("payload:{digest}"), window)));
     }
     if let Some(tolerance) = replay_window {
-        let header = config
-            .get("signature_header")
-            .and_then(Value::as_str)
-            .unwrap_or(DEFAULT_SIGNATURE_HEADER);
+        let header = signature_header(trigger);
         let signed = req
             .headers()
             .get(header)
@@ -134,6 +137,14 @@ fn dedupe_key(
         return Ok(Some((format!("signature:{digest}"), window)));
     }
     Ok(None)
+}
+
+/// The header that carries a delivery's signature.
+fn signature_header(trigger: &WebhookTrigger) -> &str {
+    trigger
+        .signature_header
+        .as_deref()
+        .unwrap_or(DEFAULT_SIGNATURE_HEADER)
 }
 
 /// A raw body that could not be read, in the API's error body (actix's own
@@ -204,21 +215,17 @@ fn query(req: &HttpRequest) -> Value {
 /// `signature_scheme` (see [`crate::webhook_signature`]).
 fn check_signature(
     secrets: &WebhookSecrets,
-    version: &CurrentPlan,
+    trigger: &WebhookTrigger,
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<Option<Scheme>, ApiError> {
-    let config = &version.plan["trigger"]["config"];
-    let Some(stored) = config.get("hmac_secret").and_then(Value::as_str) else {
+    let Some(stored) = trigger.hmac_secret.as_deref() else {
         return Ok(None);
     };
     let secret = secrets.open(stored).map_err(ApiError::internal)?;
-    let scheme = Scheme::named(config.get("signature_scheme").and_then(Value::as_str))
+    let scheme = Scheme::named(trigger.signature_scheme.as_deref())
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown signature_scheme")))?;
-    let header = config
-        .get("signature_header")
-        .and_then(Value::as_str)
-        .unwrap_or(DEFAULT_SIGNATURE_HEADER);
+    let header = signature_header(trigger);
     let refused = |reason: &str| {
         ApiError::new(
             ErrorCode::Unauthorized,

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use echoflow_domain::{ExecutionPlan, FlowDefinition, GraphFault, NodeKind};
+use echoflow_domain::{ExecutionPlan, FlowDefinition, GraphFault, NodeKind, TriggerSpec};
 use echoflow_service_kit::pagination::{Pagination, PaginationParams};
 use echoflow_service_kit::{ApiError, AuthUser, ErrorCode};
 use sea_orm::{
@@ -162,10 +162,12 @@ impl CompiledDefinition {
         Ok(Self { definition, plan })
     }
 
-    fn trigger_index(&self) -> (String, Option<String>) {
+    /// The trigger's kind and the event type it is indexed under.
+    fn trigger_index(&self) -> (NodeKind, Option<String>) {
         let trigger = &self.plan.trigger;
-        let event_type = triggers::event_type_of(&trigger.node_type, &trigger.config);
-        (trigger.node_type.clone(), event_type)
+        let event_type =
+            TriggerSpec::of(trigger).and_then(|spec| spec.event_type().map(str::to_owned));
+        (trigger.node_type, event_type)
     }
 }
 
@@ -252,7 +254,7 @@ pub(crate) async fn save_version<C: sea_orm::ConnectionTrait>(
         workflow_id: Set(wf.id),
         owner_id: Set(wf.owner_id),
         chatbot_id: Set(wf.chatbot_id),
-        trigger_type: Set(trigger_type.clone()),
+        trigger_type: Set(trigger_type.to_string()),
         event_type: Set(event_type),
         version: Set(wf.current_version),
         is_active: Set(wf.is_active),
@@ -261,7 +263,7 @@ pub(crate) async fn save_version<C: sea_orm::ConnectionTrait>(
     .await?;
     schedules::sync(txn, wf, &compiled.plan).await?;
     let existing = webhooks::for_workflow(txn, wf.id).await?;
-    if trigger_type == "trigger.webhook" {
+    if trigger_type == NodeKind::TriggerWebhook {
         if let Some(hook) = existing {
             return Ok(Some(hook.token));
         }
@@ -599,7 +601,7 @@ fn respond_saved(
     let definition = serde_json::to_value(&compiled.definition).map_err(ApiError::internal)?;
     Ok(respond(
         wf,
-        compiled.plan.trigger.node_type.clone(),
+        compiled.plan.trigger.node_type.to_string(),
         token.as_deref(),
         public,
         Some(definition),

@@ -1,5 +1,7 @@
-//! The trigger index: what starts each workflow, for matching events.
+//! The trigger index: what starts each workflow, for matching events. The
+//! event type a trigger is kept under is its [`TriggerSpec::event_type`].
 
+use echoflow_domain::{NodeKind, TriggerSpec};
 use sea_orm::QueryOrder;
 use sea_orm::entity::prelude::*;
 
@@ -21,38 +23,6 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-/// The conversation triggers and the chat event each one listens for.
-pub const CONVERSATION_TRIGGERS: [(&str, &str); 4] = [
-    ("trigger.conversation_started", "conversation.started"),
-    ("trigger.message_received", "message.received"),
-    ("trigger.sentiment", "sentiment.analyzed"),
-    ("trigger.intent_detected", "intent.detected"),
-];
-
-/// Whether `trigger_type` reacts to a chatbot's conversations (and so only
-/// ever to events of that chatbot).
-pub fn is_conversation_trigger(trigger_type: &str) -> bool {
-    CONVERSATION_TRIGGERS
-        .iter()
-        .any(|(t, _)| *t == trigger_type)
-}
-
-/// The event type a trigger node listens for, as kept in the index: the
-/// configured type of `trigger.event`, the chat event of a conversation
-/// trigger, none for triggers that are not started by events.
-pub fn event_type_of(trigger_type: &str, config: &serde_json::Value) -> Option<String> {
-    if trigger_type == "trigger.event" {
-        return config
-            .get("event_type")
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_string);
-    }
-    CONVERSATION_TRIGGERS
-        .iter()
-        .find(|(t, _)| *t == trigger_type)
-        .map(|(_, event_type)| (*event_type).to_owned())
-}
-
 /// Active triggers listening for `event_type`, narrowed to the event's
 /// chatbot and user when the event names them. An event that names no
 /// chatbot starts no conversation trigger. Ordered by workflow, so that
@@ -70,7 +40,8 @@ pub async fn matching<C: ConnectionTrait>(
         Some(chatbot) => query = query.filter(Column::ChatbotId.eq(chatbot)),
         None => {
             query = query.filter(
-                Column::TriggerType.is_not_in(CONVERSATION_TRIGGERS.iter().map(|(t, _)| *t)),
+                Column::TriggerType
+                    .is_not_in(TriggerSpec::CONVERSATION_KINDS.map(NodeKind::as_str)),
             )
         }
     }
@@ -78,48 +49,4 @@ pub async fn matching<C: ConnectionTrait>(
         query = query.filter(Column::OwnerId.eq(owner));
     }
     query.order_by_asc(Column::WorkflowId).all(db).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn conversation_triggers_are_indexed_under_their_chat_event() {
-        let none = json!({});
-        assert_eq!(
-            event_type_of(
-                "trigger.sentiment",
-                &json!({"threshold": -0.5, "direction": "below"})
-            )
-            .as_deref(),
-            Some("sentiment.analyzed")
-        );
-        assert_eq!(
-            event_type_of("trigger.conversation_started", &none).as_deref(),
-            Some("conversation.started")
-        );
-        assert_eq!(
-            event_type_of("trigger.message_received", &none).as_deref(),
-            Some("message.received")
-        );
-        assert_eq!(
-            event_type_of("trigger.intent_detected", &json!({"intent": "refund"})).as_deref(),
-            Some("intent.detected")
-        );
-        assert_eq!(
-            event_type_of("trigger.event", &json!({"event_type": "custom.x"})).as_deref(),
-            Some("custom.x")
-        );
-        assert_eq!(event_type_of("trigger.webhook", &none), None);
-        assert_eq!(event_type_of("trigger.manual", &none), None);
-        // The scheduler starts these itself: its `schedule.fired` events must not.
-        assert_eq!(
-            event_type_of("trigger.schedule", &json!({"cron": "* * * * *"})),
-            None
-        );
-        assert!(is_conversation_trigger("trigger.sentiment"));
-        assert!(!is_conversation_trigger("trigger.event"));
-    }
 }

@@ -1,5 +1,6 @@
 //! Immutable workflow versions: the saved graph and its compiled plan.
 
+use echoflow_domain::TriggerSpec;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -24,6 +25,14 @@ impl ActiveModelBehavior for ActiveModel {}
 pub struct CurrentPlan {
     pub version: i32,
     pub plan: Json,
+}
+
+impl CurrentPlan {
+    /// What starts the workflow, as its plan says (read typed; the plan
+    /// stays JSON, as jobs carry it as stored).
+    pub fn trigger_spec(&self) -> Option<TriggerSpec> {
+        TriggerSpec::of_stored_plan(&self.plan)
+    }
 }
 
 impl From<Model> for CurrentPlan {

@@ -5,6 +5,7 @@ pub mod library;
 pub mod params;
 pub mod placeholders;
 
+use echoflow_domain::NodeKind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -138,7 +139,7 @@ pub fn trigger_type(definition: &Value) -> Option<&str> {
         .as_array()?
         .iter()
         .filter_map(|n| n["type"].as_str())
-        .find(|t| t.starts_with("trigger."))
+        .find(|t| t.parse::<NodeKind>().is_ok_and(NodeKind::is_trigger))
 }
 
 #[derive(Debug, thiserror::Error)]

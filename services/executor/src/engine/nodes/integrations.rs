@@ -5,28 +5,14 @@
 //! execution's owner goes with every call, so a workflow can only use its
 //! owner's connections, whatever its config or trigger data says.
 
+use echoflow_domain::IntegrationAction;
+use echoflow_service_kit::ErrorCode;
 use echoflow_service_kit::InternalClient;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 use super::context::{NodeError, StepScope};
-
-/// The node types run through integrations, and their action names there.
-pub const ACTIONS: [(&str, &str); 4] = [
-    ("action.slack_post_message", "slack_post_message"),
-    ("action.hubspot_create_contact", "hubspot_create_contact"),
-    ("action.sheets_append_row", "sheets_append_row"),
-    ("action.salesforce_create_lead", "salesforce_create_lead"),
-];
-
-/// The integrations action of `node_type`, if it is one.
-pub fn action_of(node_type: &str) -> Option<&'static str> {
-    ACTIONS
-        .iter()
-        .find(|(t, _)| *t == node_type)
-        .map(|(_, action)| *action)
-}
 
 #[derive(Clone)]
 pub struct IntegrationsNode {
@@ -50,7 +36,7 @@ impl IntegrationsNode {
     /// Runs `action` with the node's rendered config as input.
     pub async fn call(
         &self,
-        action: &str,
+        action: IntegrationAction,
         input: &Value,
         execution_id: &str,
         step: &StepScope<'_>,
@@ -100,19 +86,19 @@ impl IntegrationsNode {
         if (200..300).contains(&status) {
             return Ok(answer.get("output").cloned().unwrap_or(answer));
         }
-        let code = answer["error"]["code"].as_str().unwrap_or("").to_string();
+        let code = answer["error"]["code"].as_str().and_then(ErrorCode::parse);
         let message = answer["error"]["message"]
             .as_str()
             .unwrap_or("no message")
             .to_string();
-        Err(classify(status, &code, message, retry_after, connection_id))
+        Err(classify(status, code, message, retry_after, connection_id))
     }
 }
 
 /// The error class of an integrations answer.
 fn classify(
     status: u16,
-    code: &str,
+    code: Option<ErrorCode>,
     message: String,
     retry_after: Option<Duration>,
     connection_id: uuid::Uuid,
@@ -121,14 +107,16 @@ fn classify(
         404 => NodeError::Permanent(format!(
             "connection {connection_id} does not exist or belongs to another user"
         )),
-        409 if code == "NEEDS_RECONNECT" || message.contains("reconnect") => NodeError::Permanent(
-            format!("connection {connection_id} needs to be reconnected: {message}"),
-        ),
+        409 if code == Some(ErrorCode::NeedsReconnect) || message.contains("reconnect") => {
+            NodeError::Permanent(format!(
+                "connection {connection_id} needs to be reconnected: {message}"
+            ))
+        }
         429 => NodeError::RateLimited {
             message: format!("rate limited: {message}"),
             retry_after,
         },
-        401 if code != "UNAUTHORIZED" => NodeError::Unauthorized(format!(
+        401 if code != Some(ErrorCode::Unauthorized) => NodeError::Unauthorized(format!(
             "the provider refused the connection's token: {message}"
         )),
         401 | 403 => NodeError::Permanent(format!(
@@ -148,7 +136,9 @@ mod tests {
     #[test]
     fn answers_map_to_error_classes() {
         let id = uuid::Uuid::nil();
-        let class = |status, code| classify(status, code, "m".into(), None, id).class();
+        let class = |status, code: &str| {
+            classify(status, ErrorCode::parse(code), "m".into(), None, id).class()
+        };
         assert_eq!(class(404, "NOT_FOUND"), "configuration");
         assert_eq!(class(409, "NEEDS_RECONNECT"), "configuration");
         assert_eq!(class(429, "RATE_LIMITED"), "rate_limit");

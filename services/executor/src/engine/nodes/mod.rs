@@ -1,5 +1,6 @@
-//! What each node kind does: the dispatcher runs a node once, with its
-//! timeout and output limit, by its kind. The kinds that only evaluate
+//! What each node kind does: [`handler`] is the one exhaustive table from
+//! node kind to handler, and the dispatcher runs a node once, with its
+//! timeout and output limit, by its handler. The kinds that only evaluate
 //! (`condition.if`, `condition.switch`, `flow.merge`, `action.set`) are
 //! here; each kind that calls out has its own file. (`action.delay` never
 //! comes here: an attempt runs it through `delay`, without a worker.)
@@ -12,7 +13,7 @@ pub mod http;
 pub mod integrations;
 pub mod network;
 
-use echoflow_domain::{PlanNode, expr};
+use echoflow_domain::{IntegrationAction, NodeKind, PlanNode, expr};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use ai::AiNode;
 use chat::ChatNode;
 use context::{NodeError, StepScope};
 use http::HttpNode;
-use integrations::{IntegrationsNode, action_of};
+use integrations::IntegrationsNode;
 
 /// Runs nodes.
 #[derive(Clone)]
@@ -67,9 +68,8 @@ impl NodeRunner {
         incoming: &Map<String, Value>,
         step: &StepScope<'_>,
     ) -> (Value, Result<Value, NodeError>) {
-        let timeout = node.policy.timeout_ms.map(Duration::from_millis);
-        match node.node_type.as_str() {
-            "condition.if" => {
+        let work = match handler(node.node_type) {
+            Handler::If => {
                 let condition = node.config.get("condition").cloned().unwrap_or(Value::Null);
                 let input = json!({"condition": condition});
                 let outcome = condition
@@ -80,62 +80,137 @@ impl NodeRunner {
                             .map_err(|e| NodeError::Permanent(e.to_string()))
                     })
                     .map(|result| json!({"result": result}));
-                (input, outcome)
+                return (input, outcome);
             }
-            "condition.switch" => {
+            Handler::Switch => {
                 let cases = node.config.get("cases").cloned().unwrap_or(json!([]));
                 let outcome = switch(&cases, ctx);
-                (json!({"cases": cases}), outcome)
+                return (json!({"cases": cases}), outcome);
             }
-            "flow.merge" => (json!({}), Ok(Value::Object(incoming.clone()))),
-            other => {
-                let rendered = match step.input_override {
-                    Some(given) => Ok(given.clone()),
-                    None => expr::render_value(&node.config, ctx),
-                };
-                let input = match rendered {
-                    Ok(v) => v,
-                    Err(e) => {
-                        return (
-                            node.config.clone(),
-                            Err(NodeError::Permanent(e.to_string())),
-                        );
-                    }
-                };
-                let work = async {
-                    match other {
-                        "action.set" => Ok(input.get("values").cloned().unwrap_or(json!({}))),
-                        "action.http_request" => self.http.call(&input, step.key).await,
-                        "action.ai_text" => self.ai.generate(&input).await,
-                        "action.send_message" => self.chat.send_message(&input, ctx, step).await,
-                        "action.tag_conversation" => {
-                            self.chat.tag_conversation(&input, ctx, step).await
-                        }
-                        integration if action_of(integration).is_some() => {
-                            let action = action_of(integration).unwrap_or_default();
-                            let execution_id = step.key.split(':').next().unwrap_or_default();
-                            self.integrations
-                                .call(action, &input, execution_id, step)
-                                .await
-                        }
-                        unknown => Err(NodeError::Permanent(format!(
-                            "node type '{unknown}' cannot run in this executor"
-                        ))),
-                    }
-                };
-                let outcome = match timeout {
-                    Some(limit) => tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
-                        Err(NodeError::Transient(format!(
-                            "timed out after {} ms",
-                            limit.as_millis()
-                        )))
-                    }),
-                    None => work.await,
-                };
-                (input, outcome)
+            Handler::Merge => return (json!({}), Ok(Value::Object(incoming.clone()))),
+            Handler::Trigger | Handler::Delay => {
+                return (
+                    node.config.clone(),
+                    Err(NodeError::Permanent(format!(
+                        "node type '{}' cannot run in this executor",
+                        node.node_type
+                    ))),
+                );
+            }
+            Handler::Rendered(work) => work,
+        };
+        let rendered = match step.input_override {
+            Some(given) => Ok(given.clone()),
+            None => expr::render_value(&node.config, ctx),
+        };
+        let input = match rendered {
+            Ok(v) => v,
+            Err(e) => {
+                return (
+                    node.config.clone(),
+                    Err(NodeError::Permanent(e.to_string())),
+                );
+            }
+        };
+        let run = self.work(work, &input, ctx, step);
+        let outcome = match node.policy.timeout_ms.map(Duration::from_millis) {
+            Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
+                Err(NodeError::Transient(format!(
+                    "timed out after {} ms",
+                    limit.as_millis()
+                )))
+            }),
+            None => run.await,
+        };
+        (input, outcome)
+    }
+
+    /// Runs a kind that works on its rendered config.
+    async fn work(
+        &self,
+        work: Work,
+        input: &Value,
+        ctx: &Value,
+        step: &StepScope<'_>,
+    ) -> Result<Value, NodeError> {
+        match work {
+            Work::Set => Ok(input.get("values").cloned().unwrap_or(json!({}))),
+            Work::Http => self.http.call(input, step.key).await,
+            Work::Ai => self.ai.generate(input).await,
+            Work::SendMessage => self.chat.send_message(input, ctx, step).await,
+            Work::TagConversation => self.chat.tag_conversation(input, ctx, step).await,
+            Work::Integration(action) => {
+                let execution_id = step.key.split(':').next().unwrap_or_default();
+                self.integrations
+                    .call(action, input, execution_id, step)
+                    .await
             }
         }
     }
+}
+
+/// How a node kind runs. The one exhaustive table of the executor: a kind
+/// added to the catalogue without a handler here does not compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    /// A trigger starts a run; it is never one of its steps.
+    Trigger,
+    /// `action.delay` waits without a worker: the attempt runs it (`delay.rs`).
+    Delay,
+    /// `condition.if`, evaluated here.
+    If,
+    /// `condition.switch`, evaluated here.
+    Switch,
+    /// `flow.merge`: the incoming outputs by node id.
+    Merge,
+    /// Works on its rendered config, within the step's timeout.
+    Rendered(Work),
+}
+
+/// The kinds that work on their rendered config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// `action.set`, evaluated here.
+    Set,
+    Http,
+    Ai,
+    SendMessage,
+    TagConversation,
+    /// Run by the integrations service.
+    Integration(IntegrationAction),
+}
+
+/// The handler of `kind`.
+pub fn handler(kind: NodeKind) -> Handler {
+    use NodeKind::*;
+    match kind {
+        TriggerWebhook
+        | TriggerManual
+        | TriggerSchedule
+        | TriggerEvent
+        | TriggerConversationStarted
+        | TriggerMessageReceived
+        | TriggerSentiment
+        | TriggerIntentDetected
+        | TriggerImageUploaded => Handler::Trigger,
+        ActionDelay => Handler::Delay,
+        ConditionIf => Handler::If,
+        ConditionSwitch => Handler::Switch,
+        FlowMerge => Handler::Merge,
+        ActionSet => Handler::Rendered(Work::Set),
+        ActionHttpRequest => Handler::Rendered(Work::Http),
+        ActionAiText => Handler::Rendered(Work::Ai),
+        ActionSendMessage => Handler::Rendered(Work::SendMessage),
+        ActionTagConversation => Handler::Rendered(Work::TagConversation),
+        ActionSlackPostMessage => integration(IntegrationAction::SlackPostMessage),
+        ActionHubspotCreateContact => integration(IntegrationAction::HubspotCreateContact),
+        ActionSheetsAppendRow => integration(IntegrationAction::SheetsAppendRow),
+        ActionSalesforceCreateLead => integration(IntegrationAction::SalesforceCreateLead),
+    }
+}
+
+fn integration(action: IntegrationAction) -> Handler {
+    Handler::Rendered(Work::Integration(action))
 }
 
 fn switch(cases: &Value, ctx: &Value) -> Result<Value, NodeError> {
@@ -157,21 +232,48 @@ fn switch(cases: &Value, ctx: &Value) -> Result<Value, NodeError> {
 
 /// The output handles a completed step fires.
 pub fn handles_of(node: &PlanNode, output: &Value) -> Vec<Option<String>> {
-    match node.node_type.as_str() {
-        "condition.if" => {
+    match handler(node.node_type) {
+        Handler::If => {
             let result = output
                 .get("result")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
             vec![Some(if result { "true" } else { "false" }.to_string())]
         }
-        "condition.switch" => {
+        Handler::Switch => {
             let handle = output
                 .get("handle")
                 .and_then(Value::as_str)
                 .unwrap_or("default");
             vec![Some(handle.to_string())]
         }
-        _ => vec![None],
+        Handler::Trigger | Handler::Delay | Handler::Merge | Handler::Rendered(_) => vec![None],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_integration_kind_runs_its_own_action() {
+        for kind in NodeKind::ALL {
+            let runs = match handler(*kind) {
+                Handler::Rendered(Work::Integration(action)) => Some(action),
+                _ => None,
+            };
+            assert_eq!(runs, kind.integration_action(), "{kind}");
+        }
+    }
+
+    #[test]
+    fn triggers_are_no_steps() {
+        for kind in NodeKind::ALL {
+            assert_eq!(
+                handler(*kind) == Handler::Trigger,
+                kind.is_trigger(),
+                "{kind}"
+            );
+        }
     }
 }
