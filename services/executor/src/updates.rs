@@ -6,11 +6,17 @@
 
 use chrono::Utc;
 use echoflow_bus::{OutgoingMessage, SharedBus, outbox, topology::UPDATES_EXCHANGE};
-use echoflow_contracts::{ExecutionUpdate, Message, PROTOBUF_CONTENT_TYPE, UpdateKind};
+use echoflow_contracts::{
+    CLOUDEVENTS_CONTENT_TYPE, EventType, ExecutionUpdate, Message, PROTOBUF_CONTENT_TYPE,
+    TriggerEvent, UpdateKind,
+};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
 use crate::store::executions;
+
+/// The source of the events the executor emits.
+const SOURCE: &str = "/executor";
 
 /// Enqueues one update about `execution` in the outbox, on `conn`.
 pub async fn enqueue<C: ConnectionTrait>(
@@ -65,15 +71,9 @@ fn build(
         duration_ms,
         at: Utc::now().to_rfc3339(),
     };
-    let routing_key = match kind {
-        UpdateKind::Started => "execution.started",
-        UpdateKind::StepFinished => "execution.step_finished",
-        UpdateKind::Finished => "execution.finished",
-        UpdateKind::Unspecified => "execution.update",
-    };
     OutgoingMessage::new(
         Uuid::now_v7().to_string(),
-        routing_key,
+        kind.routing_key(),
         PROTOBUF_CONTENT_TYPE,
         update.encode_to_vec(),
     )
@@ -94,18 +94,11 @@ pub async fn enqueue_failed_event<C: ConnectionTrait>(
         .and_then(|p| p.pointer("/settings/error_workflow_id"))
         .cloned()
         .unwrap_or(serde_json::Value::Null);
-    let id = Uuid::now_v7();
-    let event = serde_json::json!({
-        "specversion": "1.0",
-        "id": id.to_string(),
-        "source": "/executor",
-        "type": "execution.failed",
-        "time": Utc::now().to_rfc3339(),
-        "subject": execution.id.to_string(),
-        "datacontenttype": "application/json",
-        "chatbotid": execution.chatbot_id.to_string(),
-        "userid": execution.owner_id.to_string(),
-        "data": {
+    let event = TriggerEvent::builder(SOURCE, EventType::ExecutionFailed)
+        .subject(execution.id)
+        .chatbot(execution.chatbot_id)
+        .user(execution.owner_id)
+        .data(serde_json::json!({
             "execution_id": execution.id,
             "workflow_id": execution.workflow_id,
             "workflow_version": execution.workflow_version,
@@ -114,14 +107,13 @@ pub async fn enqueue_failed_event<C: ConnectionTrait>(
             "error": error,
             "trigger": execution.trigger,
             "error_workflow_id": error_workflow_id,
-        }
-    });
-    let body = serde_json::to_vec(&event).map_err(|e| DbErr::Custom(e.to_string()))?;
+        }))
+        .build();
     let message = OutgoingMessage::new(
-        id.to_string(),
-        "execution.failed",
-        "application/cloudevents+json",
-        body,
+        event.id.clone(),
+        &event.r#type,
+        CLOUDEVENTS_CONTENT_TYPE,
+        event.to_cloudevent_json(),
     );
     outbox::enqueue(conn, echoflow_bus::topology::EVENTS_EXCHANGE, &message).await
 }

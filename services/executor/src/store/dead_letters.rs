@@ -3,6 +3,7 @@
 //! everything needed to inspect and replay them.
 
 use chrono::Utc;
+use echoflow_contracts::EventType;
 use sea_orm::Set;
 use sea_orm::entity::prelude::*;
 
@@ -124,7 +125,7 @@ pub async fn publish<C: ConnectionTrait>(
     });
     let message = OutgoingMessage::new(
         id.to_string(),
-        "execution.failed",
+        EventType::ExecutionFailed.as_str(),
         "application/json",
         serde_json::to_vec(&body).map_err(|e| DbErr::Custom(e.to_string()))?,
     )
