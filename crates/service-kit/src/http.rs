@@ -6,10 +6,10 @@ use std::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{InternalToken, JwtKeys};
-use crate::error::{json_error_handler, path_error_handler, query_error_handler};
+use crate::error::{json_error_handler, query_error_handler};
 use crate::health::{self, Readiness};
 use crate::metrics::ServiceName;
-use crate::unmatched::{DocumentedPaths, unmatched};
+use crate::unmatched::{DocumentedPaths, path_error, unmatched};
 
 /// How long a client of another echoflow service keeps an idle pooled
 /// connection. The services' HTTP servers (actix) close a keep-alive
@@ -70,7 +70,7 @@ impl Common {
         )
         .app_data(web::PayloadConfig::default().limit(self.max_body_bytes))
         .app_data(web::QueryConfig::default().error_handler(query_error_handler))
-        .app_data(web::PathConfig::default().error_handler(path_error_handler))
+        .app_data(web::PathConfig::default().error_handler(path_error))
         .app_data(web::Data::new(ServiceName(self.service)))
         .app_data(web::Data::new(self.readiness.clone()))
         .app_data(web::Data::new(self.jwt.clone()))

@@ -3,6 +3,7 @@
 //! what is wrong), else `404`. The documented paths come from the service's
 //! own OpenAPI document, so a new route is covered without touching this.
 
+use actix_web::error::{InternalError, PathError};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::{Value, json};
@@ -135,6 +136,20 @@ fn matches(template: &[Segment], segments: &[&str]) -> bool {
             Segment::Literal(l) => l == s,
             Segment::Parameter => true,
         })
+}
+
+/// The path extractor's error handler of every service's app: a path that
+/// names no resource is 404, except where the request only reached a
+/// `{id}` route because a more literal documented path with other methods
+/// (`GET /dead-letters/replay`, which is POST only) was not routed: 405.
+pub fn path_error(err: PathError, req: &HttpRequest) -> actix_web::Error {
+    if let Some(response) = req
+        .app_data::<web::Data<DocumentedPaths>>()
+        .and_then(|d| d.method_not_allowed(req.method(), req.path()))
+    {
+        return InternalError::from_response(err, response).into();
+    }
+    crate::error::path_error_handler(err, req)
 }
 
 /// The default service of every service's app: 405 for a documented path

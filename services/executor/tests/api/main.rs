@@ -10,6 +10,7 @@ mod executions;
 mod expressions;
 mod health;
 mod helpers;
+mod methods;
 mod network;
 mod parallel;
 mod step_failures;

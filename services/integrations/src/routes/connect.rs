@@ -103,6 +103,7 @@ pub struct CallbackQuery {
               (status = 200, body = ConnectionResponse, description = "an existing connection to the same account, reconnected"),
               (status = 400, description = "INVALID_STATE, ACCESS_DENIED, or INVALID_GRANT (the provider refused the code)"),
               (status = 403, description = "the state belongs to another user"),
+              (status = 422, description = "the callback carries neither `code` nor `error`"),
               (status = 502, description = "TOKEN_EXCHANGE_FAILED: the token endpoint is unreachable, failed, or refused our app")))]
 #[tracing::instrument(skip_all, fields(provider = %provider))]
 pub async fn callback(
