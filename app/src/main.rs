@@ -47,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { service } => match service {
             Service::Gateway => serve_from_env::<echoflow_gateway::Application>().await,
             Service::WorkflowRegistry => {
-                echoflow_workflow_registry::startup::serve_from_env().await
+                serve_from_env::<echoflow_workflow_registry::Application>().await
             }
             Service::Chat => serve_from_env::<echoflow_chat::Application>().await,
             Service::Integrations => serve_from_env::<echoflow_integrations::Application>().await,

@@ -8,9 +8,9 @@ use echoflow_contracts::{
     CloudEventBuilder, EventType, ExecutionJob, JOB_ROUTING_KEY, Message, PROTOBUF_CONTENT_TYPE,
     TriggerEvent,
 };
-use echoflow_service_kit::auth::INTERNAL_TOKEN_HEADER;
+use echoflow_service_kit::InternalClient;
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -23,8 +23,7 @@ pub struct JobSubmitter {
     pub db: DatabaseConnection,
     pub relay: OutboxHandle,
     executor_url: String,
-    internal_token: SecretString,
-    client: reqwest::Client,
+    client: InternalClient,
 }
 
 impl JobSubmitter {
@@ -34,16 +33,13 @@ impl JobSubmitter {
         executor_url: &str,
         internal_token: SecretString,
     ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(500))
-            .timeout(Duration::from_secs(2))
-            .pool_idle_timeout(echoflow_service_kit::http::INTERNAL_POOL_IDLE)
+        let client = InternalClient::builder(Duration::from_millis(500), Duration::from_secs(2))
+            .service_token(internal_token)
             .build()?;
         Ok(Self {
             db,
             relay,
             executor_url: executor_url.trim_end_matches('/').to_string(),
-            internal_token,
             client,
         })
     }
@@ -105,14 +101,10 @@ impl JobSubmitter {
     /// Tells the executor about the queued execution. Best effort: when the
     /// executor is down the job still waits, durably, in the outbox or queue.
     async fn announce(&self, body: Vec<u8>) {
-        let mut request = self
+        let request = self
             .client
             .post(format!("{}/internal/executions", self.executor_url))
-            .header("content-type", PROTOBUF_CONTENT_TYPE)
-            .header(INTERNAL_TOKEN_HEADER, self.internal_token.expose_secret());
-        for (k, v) in echoflow_service_kit::telemetry::trace_headers() {
-            request = request.header(k, v);
-        }
+            .header("content-type", PROTOBUF_CONTENT_TYPE);
         match request.body(body).send().await {
             Ok(r) if r.status().is_success() => {}
             Ok(r) => tracing::warn!(status = %r.status(), "executor refused the announcement"),

@@ -2,9 +2,8 @@
 //! one of its owner's chatbots.
 
 use echoflow_domain::NodeKind;
-use echoflow_service_kit::auth::INTERNAL_TOKEN_HEADER;
-use echoflow_service_kit::{ApiError, ErrorCode};
-use secrecy::{ExposeSecret, SecretString};
+use echoflow_service_kit::{ApiError, ErrorCode, InternalClient};
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
@@ -12,9 +11,8 @@ use uuid::Uuid;
 
 #[derive(Clone)]
 pub struct ChatbotDirectory {
-    client: reqwest::Client,
+    client: InternalClient,
     chat_url: String,
-    internal_token: SecretString,
     /// Where connections are asked about; empty = not checked on save (the
     /// executor's call through integrations still checks ownership).
     integrations_url: String,
@@ -33,15 +31,12 @@ struct Owner {
 
 impl ChatbotDirectory {
     pub fn new(chat_url: &str, internal_token: SecretString) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(5))
-            .pool_idle_timeout(echoflow_service_kit::http::INTERNAL_POOL_IDLE)
+        let client = InternalClient::builder(Duration::from_secs(2), Duration::from_secs(5))
+            .service_token(internal_token)
             .build()?;
         Ok(Self {
             client,
             chat_url: chat_url.trim_end_matches('/').to_string(),
-            internal_token,
             integrations_url: String::new(),
         })
     }
@@ -121,7 +116,6 @@ impl ChatbotDirectory {
             .client
             .get(&url)
             .query(&[("owner_id", owner_id.to_string())])
-            .header(INTERNAL_TOKEN_HEADER, self.internal_token.expose_secret())
             .send()
             .await
             .map_err(|e| unavailable(e.to_string()))?;
@@ -148,7 +142,6 @@ impl ChatbotDirectory {
         let response = self
             .client
             .get(&url)
-            .header(INTERNAL_TOKEN_HEADER, self.internal_token.expose_secret())
             .send()
             .await
             .map_err(|e| unavailable(e.to_string()))?;

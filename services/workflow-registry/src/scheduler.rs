@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use echoflow_bus::{OutgoingMessage, outbox, outbox::OutboxHandle, topology::EVENTS_EXCHANGE};
 use echoflow_contracts::{CLOUDEVENTS_CONTENT_TYPE, EventType, Message, TriggerEvent};
 use echoflow_domain::TriggerSpec;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -87,7 +87,7 @@ impl Scheduler {
     /// many were due and how many fired.
     #[tracing::instrument(skip(self))]
     async fn fire_batch(&self) -> Result<(usize, usize), DbErr> {
-        let txn = self.db.begin().await?;
+        let txn = echoflow_service_kit::db::begin_writer(&self.db).await?;
         let now = Utc::now();
         if !scheduler_lock::lead(&txn, &self.holder, now, self.lease()).await? {
             txn.rollback().await?;

@@ -1,20 +1,12 @@
 //! The registry's settings.
 
-use echoflow_service_kit::settings::{
-    AuthSettings, BusSettings, DatabaseSettings, ServerSettings, ServicesSettings,
-    TelemetrySettings,
-};
+use echoflow_service_kit::settings::{CommonSettings, Sources};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Settings {
-    pub server: ServerSettings,
-    pub database: DatabaseSettings,
-    pub bus: BusSettings,
-    pub auth: AuthSettings,
-    pub telemetry: TelemetrySettings,
-    pub services: ServicesSettings,
+    pub common: CommonSettings,
     pub registry: RegistrySettings,
 }
 
@@ -38,6 +30,10 @@ pub struct RegistrySettings {
 
 impl Settings {
     pub fn load(overrides: &[(&str, String)]) -> Result<Self, config::ConfigError> {
-        echoflow_service_kit::load_settings("workflow-registry", overrides)
+        let sources = Sources::load("workflow-registry", overrides)?;
+        Ok(Self {
+            common: sources.common()?,
+            registry: sources.section("registry")?,
+        })
     }
 }

@@ -1,13 +1,13 @@
 //! Builds and runs workflow-registry: HTTP API, trigger-event consumer,
 //! scheduler, outbox relay.
 
-use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use actix_web::{dev::Server, web};
 use echoflow_bus::{SharedBus, outbox::OutboxRelay, topology::REGISTRY_TRIGGER_EVENTS};
 use echoflow_migrations::Slice;
-use echoflow_service_kit::{health::Readiness, http::Common, metrics};
+use echoflow_service_kit::settings::CommonSettings;
+use echoflow_service_kit::{HttpService, Service, db, health::Readiness};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-use tracing_actix_web::TracingLogger;
 
 use crate::consumers::trigger_events::TriggerEventConsumer;
 use crate::jobs::JobSubmitter;
@@ -20,8 +20,6 @@ use crate::scheduler::Scheduler;
 use crate::settings::Settings;
 use crate::webhook_secrets::WebhookSecrets;
 
-pub const SERVICE: &str = "workflow-registry";
-
 pub struct Application {
     port: u16,
     server: Server,
@@ -33,15 +31,30 @@ pub struct Application {
     relay: echoflow_bus::outbox::OutboxHandle,
 }
 
-impl Application {
-    pub async fn build(settings: Settings, bus: SharedBus) -> anyhow::Result<Self> {
-        let db = echoflow_service_kit::db::connect(
-            &settings.database.url,
-            Slice::Registry.name(),
-            settings.database.max_connections,
-        )
-        .await?;
-        Slice::Registry.migrate(&db).await?;
+impl Service for Application {
+    const NAME: &'static str = "workflow-registry";
+    type Settings = Settings;
+
+    fn settings_from_env() -> Result<Settings, config::ConfigError> {
+        Settings::load(&[])
+    }
+
+    fn common(settings: &Settings) -> &CommonSettings {
+        &settings.common
+    }
+
+    /// Webhook secrets sealed under the public development key would be readable by anyone.
+    fn require_own_secrets(settings: &Settings) -> anyhow::Result<()> {
+        echoflow_service_kit::strong_secrets::require_own_active_key(
+            "registry",
+            &settings.registry.encryption_keys,
+            &settings.registry.active_key_id,
+        )?;
+        Ok(())
+    }
+
+    async fn build(settings: Settings, bus: SharedBus) -> anyhow::Result<Self> {
+        let db = db::connect_slice(&settings.common.database, Slice::Registry).await?;
         let secrets = WebhookSecrets::from_settings(&settings.registry)?;
         let sealed = crate::webhook_secrets::seal_stored(&db, &secrets).await?;
         if sealed > 0 {
@@ -55,41 +68,29 @@ impl Application {
         crate::store::templates::seed(&db, &crate::templates::library::load()?).await?;
         let stop_background = CancellationToken::new();
         let relay = OutboxRelay::spawn(db.clone(), bus.clone(), stop_background.clone());
-        let listener =
-            echoflow_service_kit::http::bind(&settings.server.host, settings.server.port)?;
-        let port = listener.local_addr()?.port();
-        let common = Common::new(
-            SERVICE,
-            &settings.server,
-            &settings.auth,
-            Readiness {
-                db: db.clone(),
-                bus: bus.clone(),
-            },
-        )
-        .documented(&<crate::openapi::RegistryDoc as utoipa::OpenApi>::openapi());
+        let readiness = Readiness {
+            db: db.clone(),
+            bus: bus.clone(),
+        };
+        let http = HttpService::bind(Self::NAME, &settings.common, readiness)?
+            .documented(&<crate::openapi::RegistryDoc as utoipa::OpenApi>::openapi());
+        let port = http.port();
+        let services = &settings.common.services;
+        let internal_token = &settings.common.auth.internal_token;
         let jobs = web::Data::new(JobSubmitter::new(
             db.clone(),
             relay.clone(),
-            &settings.services.executor_url,
-            settings.auth.internal_token.clone(),
+            &services.executor_url,
+            internal_token.clone(),
         )?);
-        let public = web::Data::new(PublicUrl(settings.services.public_url.clone()));
+        let public = web::Data::new(PublicUrl(services.public_url.clone()));
         let chatbots = web::Data::new(
-            ChatbotDirectory::new(
-                &settings.services.chat_url,
-                settings.auth.internal_token.clone(),
-            )?
-            .with_integrations(&settings.services.integrations_url),
+            ChatbotDirectory::new(&services.chat_url, internal_token.clone())?
+                .with_integrations(&services.integrations_url),
         );
         let db_data = web::Data::new(db.clone());
-        metrics::handle();
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(metrics::track_requests))
-                .wrap(TracingLogger::default())
-                .configure(|cfg| common.configure(cfg))
-                .app_data(db_data.clone())
+        let server = http.serve(move |cfg| {
+            cfg.app_data(db_data.clone())
                 .app_data(jobs.clone())
                 .app_data(public.clone())
                 .app_data(chatbots.clone())
@@ -129,33 +130,28 @@ impl Application {
                         ),
                 )
                 .route("/hooks/{token}", web::post().to(webhooks::receive))
-                .route("/api/openapi.json", web::get().to(crate::openapi::serve))
-        })
-        .workers(echoflow_service_kit::http::workers())
-        .disable_signals()
-        .shutdown_timeout(10)
-        .listen(listener)?
-        .run();
+                .route("/api/openapi.json", web::get().to(crate::openapi::serve));
+        })?;
         Ok(Self {
             port,
             server,
             db,
             bus,
-            prefetch: settings.bus.prefetch,
+            prefetch: settings.common.bus.prefetch,
             scheduler_tick: std::time::Duration::from_millis(settings.registry.scheduler_tick_ms),
             stop_background,
             relay,
         })
     }
 
-    pub fn port(&self) -> u16 {
+    fn port(&self) -> u16 {
         self.port
     }
 
     /// Serves HTTP, consumes trigger events and fires schedules until
     /// `shutdown`; then stops them, lets in-flight work finish, and stops the
     /// relay last.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let consumer = Arc::new(TriggerEventConsumer {
             db: self.db.clone(),
             relay: self.relay.clone(),
@@ -181,25 +177,4 @@ impl Application {
         scheduled?;
         Ok(())
     }
-}
-
-/// `echoflow serve workflow-registry` and the service's own binary.
-pub async fn serve_from_env() -> anyhow::Result<()> {
-    let settings = Settings::load(&[])?;
-    // Distributed mode: every secret must be the deployment's own.
-    echoflow_service_kit::strong_secrets::require_strong_auth(&settings.auth)?;
-    echoflow_service_kit::strong_secrets::require_own_active_key(
-        "registry",
-        &settings.registry.encryption_keys,
-        &settings.registry.active_key_id,
-    )?;
-    echoflow_service_kit::telemetry::init(SERVICE, &settings.telemetry);
-    let bus = echoflow_service_kit::bus::connect(&settings.bus).await?;
-    let app = Application::build(settings, bus).await?;
-    tracing::info!(port = app.port(), "workflow-registry listening");
-    let result = app
-        .run_until_stopped(echoflow_service_kit::shutdown::on_signal())
-        .await;
-    echoflow_service_kit::telemetry::shutdown();
-    result
 }

@@ -26,8 +26,9 @@ enum SchedulerLock {
 /// PostgreSQL: `pg_try_advisory_xact_lock`, released by the commit or
 /// rollback (also when the process dies, as its connection goes). SQLite: a
 /// lease row, taken when free, expired, or already `holder`'s, by one
-/// conditional upsert; being the transaction's first statement, a write, it
-/// also holds SQLite's write lock until `txn` ends.
+/// conditional upsert; `txn` is a writer transaction
+/// ([`echoflow_service_kit::db::begin_writer`]), so no other replica's tick
+/// writes until it ends.
 pub async fn lead<C: ConnectionTrait>(
     txn: &C,
     holder: &str,

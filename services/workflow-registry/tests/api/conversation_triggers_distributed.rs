@@ -17,7 +17,7 @@ use echoflow_bus::topology::{EVENTS_EXCHANGE, EXECUTOR_JOBS};
 use echoflow_bus::{OutgoingMessage, RabbitBus, SharedBus};
 use echoflow_contracts::{CLOUDEVENTS_CONTENT_TYPE, ExecutionJob};
 use echoflow_migrations::Slice;
-use echoflow_service_kit::JwtKeys;
+use echoflow_service_kit::{JwtKeys, Service};
 use echoflow_workflow_registry::store::{firings, workflows};
 use echoflow_workflow_registry::{Application, Settings};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, Set, TransactionTrait};

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use echoflow_bus::{Delivery, InProcessBus, OutgoingMessage, SharedBus, topology};
 use echoflow_contracts::{CLOUDEVENTS_CONTENT_TYPE, ExecutionJob};
-use echoflow_service_kit::JwtKeys;
+use echoflow_service_kit::{JwtKeys, Service};
 use echoflow_workflow_registry::{Application, Settings};
 
 use crate::conversation_triggers_distributed::PgDatabase;
@@ -128,7 +128,7 @@ async fn spawn_app_with(databases: Databases) -> TestApp {
     ])
     .expect("settings load");
     if std::env::var("TEST_LOG").is_ok_and(|v| !v.is_empty() && v != "0") {
-        echoflow_service_kit::telemetry::init("workflow-registry", &settings.telemetry);
+        echoflow_service_kit::telemetry::init("workflow-registry", &settings.common.telemetry);
     }
     let app = Application::build(settings, bus.clone())
         .await

@@ -16,7 +16,7 @@ use echoflow_bus::topology::EXECUTOR_JOBS;
 use echoflow_bus::{RabbitBus, SharedBus};
 use echoflow_contracts::ExecutionJob;
 use echoflow_migrations::Slice;
-use echoflow_service_kit::JwtKeys;
+use echoflow_service_kit::{JwtKeys, Service};
 use echoflow_workflow_registry::store::{scheduler_lock, schedules};
 use echoflow_workflow_registry::{Application, Settings};
 use sea_orm::{DatabaseConnection, EntityTrait, TransactionTrait};
