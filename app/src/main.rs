@@ -9,6 +9,13 @@ mod up;
 use clap::{Parser, Subcommand, ValueEnum};
 use echoflow_service_kit::serve_from_env;
 
+/// jemalloc, with a background thread that hands freed pages back to the
+/// system after a second (see .cargo/config.toml). With glibc's malloc the
+/// process kept up to 85 MB of freed memory in its per-thread arenas after a
+/// burst of requests (18 MB in use, 104 MB held, after the schemathesis run).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(name = "echoflow", version, about = "AI chat and workflow automation")]
 struct Cli {
