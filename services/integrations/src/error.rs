@@ -1,9 +1,10 @@
 //! The errors of the integrations API and of provider calls, as the
 //! platform's `{"error": {code, message, details}}` body.
 //!
-//! Besides service-kit's codes this service answers with its own, listed in
-//! [`Error::code`]: the executor tells retryable from final outcomes by them
-//! (`PROVIDER_UNAVAILABLE` and `RATE_LIMITED` are retried, the rest are not).
+//! Its own codes (`NEEDS_RECONNECT`, `PROVIDER_*`, ...) are in service-kit's
+//! one code table with every other service's, status and all: the executor
+//! tells retryable from final outcomes by them (`PROVIDER_UNAVAILABLE` and
+//! `RATE_LIMITED` are retried, the rest are not).
 
 use std::time::Duration;
 
@@ -63,38 +64,25 @@ pub fn excerpt(body: &str) -> String {
 }
 
 impl Error {
-    /// The code table of this service's own errors.
-    pub fn code(&self) -> &'static str {
+    /// The error's code; its status is the code's, from service-kit's one table.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::Api(e) => e.code.as_str(),
-            Error::InvalidState(_) => "INVALID_STATE",
-            Error::AccessDenied(_) => "ACCESS_DENIED",
-            Error::TokenExchangeFailed(_) => "TOKEN_EXCHANGE_FAILED",
-            Error::InvalidGrant(_) => "INVALID_GRANT",
-            Error::NeedsReconnect { .. } => "NEEDS_RECONNECT",
-            Error::RateLimited { .. } => ErrorCode::RateLimited.as_str(),
-            Error::ProviderUnauthorized(_) => "PROVIDER_UNAUTHORIZED",
-            Error::ProviderUnavailable(_) => "PROVIDER_UNAVAILABLE",
-            Error::ProviderRejected { .. } => "PROVIDER_REJECTED",
-            Error::Unexpected(_) => ErrorCode::Internal.as_str(),
+            Error::Api(e) => e.code,
+            Error::InvalidState(_) => ErrorCode::InvalidState,
+            Error::AccessDenied(_) => ErrorCode::AccessDenied,
+            Error::TokenExchangeFailed(_) => ErrorCode::TokenExchangeFailed,
+            Error::InvalidGrant(_) => ErrorCode::InvalidGrant,
+            Error::NeedsReconnect { .. } => ErrorCode::NeedsReconnect,
+            Error::RateLimited { .. } => ErrorCode::RateLimited,
+            Error::ProviderUnauthorized(_) => ErrorCode::ProviderUnauthorized,
+            Error::ProviderUnavailable(_) => ErrorCode::ProviderUnavailable,
+            Error::ProviderRejected { .. } => ErrorCode::ProviderRejected,
+            Error::Unexpected(_) => ErrorCode::Internal,
         }
     }
 
     pub fn status(&self) -> StatusCode {
-        match self {
-            Error::Api(e) => e.code.status(),
-            Error::InvalidState(_)
-            | Error::AccessDenied(_)
-            | Error::InvalidGrant(_)
-            | Error::ProviderRejected { .. } => StatusCode::BAD_REQUEST,
-            Error::NeedsReconnect { .. } => StatusCode::CONFLICT,
-            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::ProviderUnauthorized(_) => StatusCode::UNAUTHORIZED,
-            Error::ProviderUnavailable(_) | Error::TokenExchangeFailed(_) => {
-                StatusCode::BAD_GATEWAY
-            }
-            Error::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.code().status()
     }
 
     /// Whole seconds a caller should wait, rounded up (at least 1).
@@ -111,7 +99,7 @@ impl Error {
         match self {
             Error::Api(e) => (e.message.clone(), e.details.clone()),
             Error::NeedsReconnect { reason } => (
-                "the connection was revoked or expired at the provider; reconnect it".into(),
+                ErrorCode::NeedsReconnect.default_message().into(),
                 json!({"reason": reason}),
             ),
             Error::RateLimited { retry_after } => {
@@ -131,14 +119,14 @@ impl Error {
                 message.clone(),
                 json!({"provider_status": status, "provider_body": body}),
             ),
-            Error::Unexpected(_) => ("an unexpected error occurred".into(), json!({})),
+            Error::Unexpected(_) => (ErrorCode::Internal.default_message().into(), json!({})),
             other => (other.to_string(), json!({})),
         }
     }
 
     pub fn body(&self) -> Value {
         let (message, details) = self.message_and_details();
-        json!({"error": {"code": self.code(), "message": message, "details": details}})
+        json!({"error": {"code": self.code().as_str(), "message": message, "details": details}})
     }
 }
 

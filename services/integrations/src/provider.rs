@@ -1,6 +1,7 @@
 //! The providers a connection can be made to, and what differs between them
 //! in the OAuth flow.
 
+use echoflow_domain::IntegrationAction;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -53,6 +54,19 @@ impl Provider {
     }
 }
 
+/// The provider whose connections run an action (as
+/// [`IntegrationAction::provider`] names it; a test holds the two together).
+impl From<IntegrationAction> for Provider {
+    fn from(action: IntegrationAction) -> Self {
+        match action {
+            IntegrationAction::SlackPostMessage => Provider::Slack,
+            IntegrationAction::HubspotCreateContact => Provider::Hubspot,
+            IntegrationAction::SheetsAppendRow => Provider::GoogleSheets,
+            IntegrationAction::SalesforceCreateLead => Provider::Salesforce,
+        }
+    }
+}
+
 impl std::fmt::Display for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -70,5 +84,12 @@ mod tests {
             assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
         }
         assert_eq!(Provider::parse("github"), None);
+    }
+
+    #[test]
+    fn each_action_runs_on_the_provider_the_domain_names() {
+        for action in IntegrationAction::ALL {
+            assert_eq!(Provider::from(action).as_str(), action.provider());
+        }
     }
 }

@@ -5,6 +5,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{Duration, Utc};
 use echoflow_bus::outbox::OutboxHandle;
+use echoflow_contracts::EventType;
 use echoflow_nlp::intent::{IntentClassifier, IntentDef, IntentMatch};
 use echoflow_nlp::retrieval::{FaqDoc, FaqIndex};
 use echoflow_nlp::sentiment::{self, Sentiment};
@@ -484,7 +485,7 @@ async fn emit_events<C: ConnectionTrait>(
         data
     };
     if started {
-        events::emit(conn, events::CONVERSATION_STARTED, &about, base.clone()).await?;
+        events::emit(conn, EventType::ConversationStarted, &about, base.clone()).await?;
     }
     let intent = turn
         .intent
@@ -497,10 +498,10 @@ async fn emit_events<C: ConnectionTrait>(
     if let Some(url) = &turn.image_url {
         received["image_url"] = json!(url);
     }
-    events::emit(conn, events::MESSAGE_RECEIVED, &about, with(received)).await?;
+    events::emit(conn, EventType::MessageReceived, &about, with(received)).await?;
     events::emit(
         conn,
-        events::SENTIMENT_ANALYZED,
+        EventType::SentimentAnalyzed,
         &about,
         with(json!({"score": turn.sentiment.score, "label": turn.sentiment.label.as_str()})),
     )
@@ -508,7 +509,7 @@ async fn emit_events<C: ConnectionTrait>(
     if let Some(i) = &turn.intent {
         events::emit(
             conn,
-            events::INTENT_DETECTED,
+            EventType::IntentDetected,
             &about,
             with(json!({"intent": i.name, "confidence": i.confidence})),
         )

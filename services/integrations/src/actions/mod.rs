@@ -9,6 +9,7 @@ mod slack;
 
 pub use salesforce::API_VERSION as SALESFORCE_API_VERSION;
 
+use echoflow_domain::IntegrationAction;
 use serde_json::{Map, Value};
 
 use crate::calls::ProviderRequest;
@@ -24,39 +25,39 @@ pub enum Action {
     SalesforceCreateLead(salesforce::CreateLead),
 }
 
-/// The action names of the internal API.
-pub const NAMES: [&str; 4] = [
-    "slack_post_message",
-    "hubspot_create_contact",
-    "sheets_append_row",
-    "salesforce_create_lead",
-];
-
 impl Action {
-    /// Parses `input` for the action `name`; None for an unknown action.
+    /// Parses `input` for the action named `name` in the internal API; None
+    /// for an unknown action.
     pub fn parse(name: &str, input: &Value) -> Option<Result<Self, Error>> {
-        let parsed = match name {
-            "slack_post_message" => slack::PostMessage::parse(input).map(Self::SlackPostMessage),
-            "hubspot_create_contact" => {
+        let parsed = match name.parse::<IntegrationAction>().ok()? {
+            IntegrationAction::SlackPostMessage => {
+                slack::PostMessage::parse(input).map(Self::SlackPostMessage)
+            }
+            IntegrationAction::HubspotCreateContact => {
                 hubspot::CreateContact::parse(input).map(Self::HubspotCreateContact)
             }
-            "sheets_append_row" => sheets::AppendRow::parse(input).map(Self::SheetsAppendRow),
-            "salesforce_create_lead" => {
+            IntegrationAction::SheetsAppendRow => {
+                sheets::AppendRow::parse(input).map(Self::SheetsAppendRow)
+            }
+            IntegrationAction::SalesforceCreateLead => {
                 salesforce::CreateLead::parse(input).map(Self::SalesforceCreateLead)
             }
-            _ => return None,
         };
         Some(parsed)
     }
 
+    pub fn name(&self) -> IntegrationAction {
+        match self {
+            Self::SlackPostMessage(_) => IntegrationAction::SlackPostMessage,
+            Self::HubspotCreateContact(_) => IntegrationAction::HubspotCreateContact,
+            Self::SheetsAppendRow(_) => IntegrationAction::SheetsAppendRow,
+            Self::SalesforceCreateLead(_) => IntegrationAction::SalesforceCreateLead,
+        }
+    }
+
     /// The provider whose connections can run the action.
     pub fn provider(&self) -> Provider {
-        match self {
-            Self::SlackPostMessage(_) => Provider::Slack,
-            Self::HubspotCreateContact(_) => Provider::Hubspot,
-            Self::SheetsAppendRow(_) => Provider::GoogleSheets,
-            Self::SalesforceCreateLead(_) => Provider::Salesforce,
-        }
+        Provider::from(self.name())
     }
 
     /// The request to send, against the connection's API base.

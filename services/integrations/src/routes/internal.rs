@@ -115,7 +115,7 @@ pub async fn run_action(
     let outcome = parsed.output(answer);
     let label = match &outcome {
         Ok(_) => "ok",
-        Err(e) => e.code(),
+        Err(e) => e.code().as_str(),
     };
     metrics::counter!(
         "integrations_actions_total",
