@@ -11,13 +11,6 @@ use crate::health::{self, Readiness};
 use crate::metrics::ServiceName;
 use crate::unmatched::{DocumentedPaths, path_error, unmatched};
 
-/// How long a client of another echoflow service keeps an idle pooled
-/// connection. The services' HTTP servers (actix) close a keep-alive
-/// connection after 5 s idle; a client that reused one at that moment would
-/// send its request into a closing socket and fail. Dropping idle
-/// connections sooner, on the client's side, rules that out.
-pub const INTERNAL_POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(3);
-
 /// Binds `host:port`; port 0 picks a free port (tests, embedded mode).
 pub fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
     let listener = TcpListener::bind((host, port))?;

@@ -8,7 +8,13 @@ use reqwest::{IntoUrl, Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::INTERNAL_TOKEN_HEADER;
-use crate::http::INTERNAL_POOL_IDLE;
+
+/// How long a client of another echoflow service keeps an idle pooled
+/// connection. The services' HTTP servers (actix) close a keep-alive
+/// connection after 5 s idle; a client that reused one at that moment would
+/// send its request into a closing socket and fail. Dropping idle
+/// connections sooner, on the client's side, rules that out.
+const POOL_IDLE: Duration = Duration::from_secs(3);
 
 /// A pooled client for one kind of internal call; cheap to clone.
 #[derive(Clone)]
@@ -31,7 +37,7 @@ impl InternalClient {
             http: reqwest::Client::builder()
                 .connect_timeout(connect_timeout)
                 .timeout(timeout)
-                .pool_idle_timeout(INTERNAL_POOL_IDLE),
+                .pool_idle_timeout(POOL_IDLE),
             token: None,
         }
     }

@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// The answer readers and error-body assertions every service's tests share.
+pub use echoflow_test_support::{assert_error, read};
+
 pub const JWT_SECRET: &str = "gateway-api-tests-jwt-secret-0123456789abcdef";
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -131,33 +134,6 @@ pub async fn raw_request(address: &str, head: &str) -> (u16, Value) {
         .unwrap_or_else(|| panic!("no status line in {answer:?}"));
     let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
-/// Status and JSON body (Null when the body is empty or not JSON).
-pub async fn read(response: Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await.unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
-
-/// Asserts the API's error body and returns its `error` object.
-pub fn assert_error(body: &Value, code: &str) -> Value {
-    let error = body
-        .get("error")
-        .unwrap_or_else(|| panic!("no error object in {body}"));
-    assert_eq!(error["code"], code, "error body: {body}");
-    assert!(
-        error["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "error without message: {body}"
-    );
-    assert!(
-        error.get("details").is_some(),
-        "error without details: {body}"
-    );
-    error.clone()
 }
 
 /// A unique address for one test.

@@ -17,7 +17,7 @@ use base64::Engine;
 use echoflow_bus::{InProcessBus, SharedBus};
 use echoflow_integrations::{Application, Keyring, Settings};
 use echoflow_service_kit::{JwtKeys, Service};
-use reqwest::{Client, RequestBuilder, Response};
+use reqwest::{Client, RequestBuilder};
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -26,6 +26,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
+
+/// The answer readers and error-body assertions every service's tests share.
+pub use echoflow_test_support::{assert_error, assert_invalid, read};
 
 pub const JWT_SECRET: &str = "integrations-api-tests-jwt-secret-0123456789";
 pub const INTERNAL_TOKEN: &str = "integrations-api-tests-internal-token";
@@ -234,40 +237,6 @@ async fn spawn_on(
         shutdown,
         _database: database,
     }
-}
-
-/// Status and JSON body (Null when the body is empty or not JSON).
-pub async fn read(response: Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await.unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
-
-/// Asserts the API's error body and returns its `error` object.
-pub fn assert_error(body: &Value, code: &str) -> Value {
-    let error = body
-        .get("error")
-        .unwrap_or_else(|| panic!("no error object in {body}"));
-    assert_eq!(error["code"], code, "error body: {body}");
-    assert!(
-        error["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "error without message: {body}"
-    );
-    assert!(
-        error.get("details").is_some(),
-        "error without details: {body}"
-    );
-    error.clone()
-}
-
-/// Asserts a 422 whose details name `path`.
-pub fn assert_invalid(status: u16, body: &Value, path: &str) {
-    assert_eq!(status, 422, "{body}");
-    let error = assert_error(body, "VALIDATION_ERROR");
-    assert_eq!(error["details"]["path"], path, "{body}");
 }
 
 /// The query of a URL as a map.

@@ -18,13 +18,16 @@ use echoflow_service_kit::{JwtKeys, Service};
 use echoflow_workflow_registry::{Application, Settings};
 
 use crate::conversation_triggers_distributed::PgDatabase;
-use reqwest::{Client, RequestBuilder, Response};
+use reqwest::{Client, RequestBuilder};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// The answer readers and error-body assertions every service's tests share.
+pub use echoflow_test_support::{assert_error, read};
 
 pub const JWT_SECRET: &str = "registry-api-tests-jwt-secret-0123456789abcdef";
 pub const INTERNAL_TOKEN: &str = "registry-api-tests-internal-token";
@@ -178,33 +181,6 @@ pub async fn create_chatbot(client: &Client, chat_address: &str, token: &str) ->
     let (status, body) = read(response).await;
     assert_eq!(status, 201, "create chatbot: {body}");
     Uuid::parse_str(body["id"].as_str().unwrap()).unwrap()
-}
-
-/// Status and JSON body (Null when the body is empty or not JSON).
-pub async fn read(response: Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await.unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
-
-/// Asserts the API's error body and returns its `error` object.
-pub fn assert_error(body: &Value, code: &str) -> Value {
-    let error = body
-        .get("error")
-        .unwrap_or_else(|| panic!("no error object in {body}"));
-    assert_eq!(error["code"], code, "error body: {body}");
-    assert!(
-        error["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "error without message: {body}"
-    );
-    assert!(
-        error.get("details").is_some(),
-        "error without details: {body}"
-    );
-    error.clone()
 }
 
 // ---------------------------------------------------------------- definitions
