@@ -1,13 +1,15 @@
 //! Create, read, list, update (a new version) and delete workflows.
 
+mod definition;
+mod saving;
+
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use echoflow_domain::{ExecutionPlan, FlowDefinition, GraphFault, NodeKind, TriggerSpec};
 use echoflow_service_kit::pagination::{Pagination, PaginationParams};
-use echoflow_service_kit::{ApiError, AuthUser, ErrorCode};
+use echoflow_service_kit::{ApiError, AuthUser};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -18,6 +20,11 @@ use super::PublicUrl;
 use crate::ownership::ChatbotDirectory;
 use crate::store::{audit, schedules, triggers, versions, webhooks, workflows};
 use crate::webhook_secrets::WebhookSecrets;
+
+pub use definition::{CompiledDefinition, GraphLimits};
+pub(crate) use saving::{
+    NewWorkflow, commit_new_version, commit_new_version_as, insert_workflow, insert_workflow_as,
+};
 
 /// A struct body that must be given as a JSON object. serde also reads a struct from a
 /// JSON array of its fields in order (`["new name"]` renamed a workflow), which no client
@@ -90,115 +97,6 @@ pub struct ListQuery {
     pub q: Option<String>,
 }
 
-/// The most nodes and edges a workflow may have (`registry.max_nodes`,
-/// `registry.max_edges`), as app data.
-#[derive(Clone, Copy, Debug)]
-pub struct GraphLimits {
-    pub max_nodes: usize,
-    pub max_edges: usize,
-}
-
-impl GraphLimits {
-    /// Refuses a graph with more nodes or edges than allowed, before any of
-    /// it is read.
-    fn check(self, raw: &Value) -> Result<(), ApiError> {
-        for (list, max) in [("nodes", self.max_nodes), ("edges", self.max_edges)] {
-            let given = raw.get(list).and_then(Value::as_array).map_or(0, Vec::len);
-            if given > max {
-                let fault = GraphFault::new(
-                    list,
-                    format!("a workflow has at most {max} {list}; this one has {given}"),
-                );
-                return Err(invalid("flow_definition", vec![fault]));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A definition that parsed and compiled: safe to store and run.
-pub struct CompiledDefinition {
-    pub definition: FlowDefinition,
-    pub plan: ExecutionPlan,
-}
-
-impl CompiledDefinition {
-    /// [`CompiledDefinition::parse`] on the blocking pool: a large graph
-    /// takes milliseconds of CPU, which must not stall the async workers that
-    /// serve every other request (webhooks included).
-    pub async fn compile(raw: Value, limits: GraphLimits) -> Result<Self, ApiError> {
-        web::block(move || Self::parse(&raw, limits))
-            .await
-            .map_err(|e| ApiError::internal(anyhow::anyhow!("graph compile task: {e}")))?
-    }
-
-    pub fn parse(raw: &Value, limits: GraphLimits) -> Result<Self, ApiError> {
-        limits.check(raw)?;
-        let definition = echoflow_domain::parse_definition(raw)
-            .map_err(|faults| invalid("flow_definition", faults))?;
-        let unavailable: Vec<GraphFault> = definition
-            .nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| {
-                n.node_type
-                    .parse::<NodeKind>()
-                    .is_ok_and(|kind| !kind.is_available())
-            })
-            .map(|(i, n)| {
-                GraphFault::new(
-                    format!("nodes[{i}].type"),
-                    format!("node type '{}' is not available yet", n.node_type),
-                )
-            })
-            .collect();
-        if !unavailable.is_empty() {
-            return Err(invalid("flow_definition", unavailable));
-        }
-        let plan = echoflow_domain::compile(&definition)
-            .map_err(|faults| invalid("flow_definition", faults))?;
-        crate::cron::check(&definition, &plan)
-            .map_err(|fault| invalid("flow_definition", vec![fault]))?;
-        Ok(Self { definition, plan })
-    }
-
-    /// The trigger's kind and the event type it is indexed under.
-    fn trigger_index(&self) -> (NodeKind, Option<String>) {
-        let trigger = &self.plan.trigger;
-        let event_type =
-            TriggerSpec::of(trigger).and_then(|spec| spec.event_type().map(str::to_owned));
-        (trigger.node_type, event_type)
-    }
-}
-
-/// 422 naming the first fault's path, with every fault in `details`.
-fn invalid(prefix: &str, faults: Vec<GraphFault>) -> ApiError {
-    let paths: Vec<Value> = faults
-        .iter()
-        .map(|f| {
-            let path = if f.path.is_empty() {
-                prefix.to_string()
-            } else {
-                format!("{prefix}.{}", f.path)
-            };
-            json!({"path": path, "message": f.message})
-        })
-        .collect();
-    let first = paths
-        .first()
-        .cloned()
-        .unwrap_or(json!({"path": prefix, "message": "invalid"}));
-    ApiError::new(
-        ErrorCode::InvalidWorkflow,
-        format!(
-            "invalid workflow at {}: {}",
-            first["path"].as_str().unwrap_or(prefix),
-            first["message"].as_str().unwrap_or("invalid")
-        ),
-    )
-    .with_details(json!({"path": first["path"], "faults": paths}))
-}
-
 pub(crate) fn check_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -232,53 +130,6 @@ pub(crate) fn respond(
     }
 }
 
-/// Saves version `version` of the workflow with its trigger index and webhook.
-pub(crate) async fn save_version<C: sea_orm::ConnectionTrait>(
-    txn: &C,
-    wf: &workflows::Model,
-    compiled: &CompiledDefinition,
-) -> Result<Option<String>, ApiError> {
-    let now = Utc::now();
-    versions::ActiveModel {
-        workflow_id: Set(wf.id),
-        version: Set(wf.current_version),
-        definition: Set(serde_json::to_value(&compiled.definition).map_err(ApiError::internal)?),
-        plan: Set(serde_json::to_value(&compiled.plan).map_err(ApiError::internal)?),
-        created_at: Set(now),
-    }
-    .insert(txn)
-    .await?;
-    let (trigger_type, event_type) = compiled.trigger_index();
-    triggers::Entity::delete_by_id(wf.id).exec(txn).await?;
-    triggers::ActiveModel {
-        workflow_id: Set(wf.id),
-        owner_id: Set(wf.owner_id),
-        chatbot_id: Set(wf.chatbot_id),
-        trigger_type: Set(trigger_type.to_string()),
-        event_type: Set(event_type),
-        version: Set(wf.current_version),
-        is_active: Set(wf.is_active),
-    }
-    .insert(txn)
-    .await?;
-    schedules::sync(txn, wf, &compiled.plan).await?;
-    let existing = webhooks::for_workflow(txn, wf.id).await?;
-    if trigger_type == NodeKind::TriggerWebhook {
-        if let Some(hook) = existing {
-            return Ok(Some(hook.token));
-        }
-        Ok(Some(webhooks::issue(txn, wf.id).await?))
-    } else {
-        if existing.is_some() {
-            webhooks::Entity::delete_many()
-                .filter(webhooks::Column::WorkflowId.eq(wf.id))
-                .exec(txn)
-                .await?;
-        }
-        Ok(None)
-    }
-}
-
 /// Create a workflow (version 1).
 #[utoipa::path(post, path = "/api/v1/workflows", tag = "workflows", request_body = CreateWorkflow,
     responses((status = 201, body = WorkflowResponse), (status = 422, description = "invalid graph, with the path of the fault")),
@@ -309,60 +160,6 @@ pub async fn create(
         is_active: body.is_active.unwrap_or(true),
     };
     insert_workflow(db.get_ref(), new, &compiled, &public).await
-}
-
-/// A workflow about to be created (version 1).
-pub(crate) struct NewWorkflow {
-    pub owner_id: Uuid,
-    pub chatbot_id: Uuid,
-    pub name: String,
-    pub description: Option<String>,
-    pub is_active: bool,
-}
-
-/// Creates the workflow with `compiled` as version 1; answers 201.
-pub(crate) async fn insert_workflow(
-    db: &DatabaseConnection,
-    new: NewWorkflow,
-    compiled: &CompiledDefinition,
-    public: &PublicUrl,
-) -> Result<HttpResponse, ApiError> {
-    insert_workflow_as(db, new, compiled, public, audit::CREATED, json!({})).await
-}
-
-/// [`insert_workflow`], recorded in the audit log as `action` with `details`.
-pub(crate) async fn insert_workflow_as(
-    db: &DatabaseConnection,
-    new: NewWorkflow,
-    compiled: &CompiledDefinition,
-    public: &PublicUrl,
-    action: &str,
-    details: Value,
-) -> Result<HttpResponse, ApiError> {
-    let now = Utc::now();
-    let txn = db.begin().await?;
-    let wf = workflows::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        owner_id: Set(new.owner_id),
-        chatbot_id: Set(new.chatbot_id),
-        name: Set(new.name),
-        description: Set(new.description),
-        is_active: Set(new.is_active),
-        current_version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
-    let token = save_version(&txn, &wf, compiled).await?;
-    let mut details = details;
-    details["name"] = json!(wf.name);
-    details["chatbot_id"] = json!(wf.chatbot_id);
-    details["version"] = json!(wf.current_version);
-    details["is_active"] = json!(wf.is_active);
-    audit::record(&txn, wf.owner_id, wf.owner_id, action, wf.id, details).await?;
-    txn.commit().await?;
-    Ok(HttpResponse::Created().json(respond_saved(&wf, compiled, token, public)?))
 }
 
 /// One workflow with its current definition.
@@ -531,81 +328,6 @@ pub async fn update(
         active.is_active = Set(is_active);
     }
     commit_new_version(txn, &wf, active, &compiled, &public).await
-}
-
-/// Makes `compiled` the workflow's next version (with the other changes in
-/// `active`), commits `txn`, and answers with the workflow.
-pub(crate) async fn commit_new_version(
-    txn: DatabaseTransaction,
-    wf: &workflows::Model,
-    active: workflows::ActiveModel,
-    compiled: &CompiledDefinition,
-    public: &PublicUrl,
-) -> Result<HttpResponse, ApiError> {
-    commit_new_version_as(txn, wf, active, compiled, public, audit::UPDATED, json!({})).await
-}
-
-/// [`commit_new_version`], recorded in the audit log as `action` with
-/// `details`; a change of `is_active` is recorded as well.
-pub(crate) async fn commit_new_version_as(
-    txn: DatabaseTransaction,
-    wf: &workflows::Model,
-    mut active: workflows::ActiveModel,
-    compiled: &CompiledDefinition,
-    public: &PublicUrl,
-    action: &str,
-    details: Value,
-) -> Result<HttpResponse, ApiError> {
-    let before = wf.clone();
-    active.current_version = Set(wf.current_version + 1);
-    active.updated_at = Set(Utc::now());
-    let wf = active.update(&txn).await?;
-    let token = save_version(&txn, &wf, compiled).await?;
-    let mut details = details;
-    details["from_version"] = json!(before.current_version);
-    details["version"] = json!(wf.current_version);
-    for (field, old, new) in [
-        ("name", json!(before.name), json!(wf.name)),
-        ("chatbot_id", json!(before.chatbot_id), json!(wf.chatbot_id)),
-        (
-            "description",
-            json!(before.description),
-            json!(wf.description),
-        ),
-    ] {
-        if old != new {
-            details["changed"][field] = json!({"from": old, "to": new});
-        }
-    }
-    audit::record(&txn, wf.owner_id, wf.owner_id, action, wf.id, details).await?;
-    if before.is_active != wf.is_active {
-        let toggled = if wf.is_active {
-            audit::ACTIVATED
-        } else {
-            audit::DEACTIVATED
-        };
-        let version = json!({"version": wf.current_version});
-        audit::record(&txn, wf.owner_id, wf.owner_id, toggled, wf.id, version).await?;
-    }
-    txn.commit().await?;
-    Ok(HttpResponse::Ok().json(respond_saved(&wf, compiled, token, public)?))
-}
-
-/// The answer for a workflow whose current version is `compiled`.
-fn respond_saved(
-    wf: &workflows::Model,
-    compiled: &CompiledDefinition,
-    token: Option<String>,
-    public: &PublicUrl,
-) -> Result<WorkflowResponse, ApiError> {
-    let definition = serde_json::to_value(&compiled.definition).map_err(ApiError::internal)?;
-    Ok(respond(
-        wf,
-        compiled.plan.trigger.node_type.to_string(),
-        token.as_deref(),
-        public,
-        Some(definition),
-    ))
 }
 
 /// Delete a workflow, its versions and its webhook. Its executions stay.
