@@ -12,11 +12,6 @@ pub mod v1 {
 
 pub use cloudevent::CloudEventError;
 pub use events::{CloudEventBuilder, EventType};
-
-/// Event type of a webhook call.
-pub const EVENT_TYPE_WEBHOOK: &str = EventType::WebhookReceived.as_str();
-/// Event type of a manual run.
-pub const EVENT_TYPE_MANUAL: &str = EventType::ManualTriggered.as_str();
 pub use prost::Message;
 pub use v1::{ExecutionJob, ExecutionUpdate, TriggerEvent, UpdateKind};
 

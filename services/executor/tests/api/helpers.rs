@@ -432,7 +432,9 @@ impl Workflow {
             trigger: Some(TriggerEvent {
                 id: Uuid::new_v4().to_string(),
                 source: format!("/webhooks/{}", self.id),
-                r#type: echoflow_contracts::EVENT_TYPE_WEBHOOK.into(),
+                r#type: echoflow_contracts::EventType::WebhookReceived
+                    .as_str()
+                    .into(),
                 specversion: "1.0".into(),
                 time: chrono::Utc::now().to_rfc3339(),
                 subject: String::new(),

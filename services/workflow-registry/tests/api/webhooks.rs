@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use echoflow_bus::topology::EXECUTOR_JOBS;
-use echoflow_contracts::{EVENT_TYPE_MANUAL, EVENT_TYPE_WEBHOOK};
+use echoflow_contracts::EventType;
 
 use crate::helpers::{
     TestApp, assert_error, flow_with_trigger, hook_path, manual_flow, spawn_app, trigger_data,
@@ -61,7 +61,7 @@ async fn a_webhook_call_is_accepted_and_announced_to_the_executor() {
     assert_eq!(job.owner_id, app.user_id.to_string());
     assert_eq!(job.chatbot_id, created["chatbot_id"].as_str().unwrap());
     let trigger = job.trigger.as_ref().unwrap();
-    assert_eq!(trigger.r#type, EVENT_TYPE_WEBHOOK);
+    assert_eq!(trigger.r#type, EventType::WebhookReceived.as_str());
     let data = trigger_data(&job);
     assert_eq!(data["body"], json!({"order": {"id": 7, "total": 120.5}}));
     assert_eq!(data["query"], json!({"source": "shop", "n": "1"}));
@@ -261,7 +261,10 @@ async fn execute_answers_202_and_the_job_reaches_the_bus() {
     assert_eq!(job.workflow_version, 1);
     assert_eq!(job.owner_id, app.user_id.to_string());
     assert_eq!(job.chatbot_id, created["chatbot_id"].as_str().unwrap());
-    assert_eq!(job.trigger.as_ref().unwrap().r#type, EVENT_TYPE_MANUAL);
+    assert_eq!(
+        job.trigger.as_ref().unwrap().r#type,
+        EventType::ManualTriggered.as_str()
+    );
     assert_eq!(trigger_data(&job), json!({"customer": "ada", "amount": 3}));
     let announced = app.wait_for_announcement(execution_id).await;
     assert_eq!(announced.workflow_id, id);
