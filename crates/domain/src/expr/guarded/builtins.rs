@@ -4,7 +4,8 @@
 use minijinja::value::Value;
 use minijinja::{filters, tests};
 
-use super::{Cost, Pre};
+use super::charge::Cost;
+use super::checks::Pre;
 
 /// A built-in filter: its name, the function, how it is charged and checked.
 pub(super) type FilterEntry = (&'static str, fn() -> Value, Cost, Pre);

@@ -4,9 +4,20 @@
 use minijinja::Error;
 use minijinja::value::{Value, ValueKind};
 
-use super::Pre;
 use crate::expr::limits::MAX_VALUE_BYTES;
 use crate::expr::meter::{self, limit_error, too_large};
+
+/// What is checked before a callable runs, for those whose output can outgrow their input.
+#[derive(Clone, Copy)]
+pub(super) enum Pre {
+    None,
+    /// Numeric arguments are counts or widths of what it builds.
+    Counts,
+    Replace,
+    Join,
+    Format,
+    Indent,
+}
 
 pub(super) fn check_pre(args: &[Value], pre: Pre) -> Result<(), Error> {
     match pre {

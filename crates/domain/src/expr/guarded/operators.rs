@@ -6,9 +6,32 @@ use std::sync::LazyLock;
 use minijinja::value::{Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, Expression, functions};
 
-use super::{Cost, MAX_DEEP_BYTES, charge, op, too_deep_or_large};
+use super::charge::{Cost, MAX_DEEP_BYTES, charge, too_deep_or_large};
 use crate::expr::limits::MAX_VALUE_BYTES;
 use crate::expr::meter::{self, limit_error, too_large};
+
+/// The guarded operators: `program` rewrites the VM's instructions to call these filters.
+/// Their names cannot be written as filters in a template.
+pub(crate) mod op {
+    pub(crate) const ADD: &str = "op:+";
+    pub(crate) const MUL: &str = "op:*";
+    pub(crate) const CONCAT: &str = "op:~";
+    pub(crate) const IN: &str = "op:in";
+    pub(crate) const SLICE: &str = "op:[:]";
+    pub(crate) const ITEM: &str = "op:[]get";
+    pub(crate) const LIST: &str = "op:[]";
+    pub(crate) const MAP: &str = "op:{}";
+    pub(crate) const EQ: &str = "op:==";
+    pub(crate) const NE: &str = "op:!=";
+    pub(crate) const LT: &str = "op:<";
+    pub(crate) const LTE: &str = "op:<=";
+    pub(crate) const GT: &str = "op:>";
+    pub(crate) const GTE: &str = "op:>=";
+    /// Charges its operand's full size and passes it on (operands of chained comparisons).
+    pub(crate) const CHARGE: &str = "op:charge";
+    /// Passes on a value that may be set into a namespace (`{% set ns.a = value %}`).
+    pub(crate) const STORABLE: &str = "op:storable";
+}
 
 /// The type name of minijinja's namespace object, the only one `{% set x.a %}` writes into.
 static NAMESPACE_TYPE: LazyLock<Option<&'static str>> = LazyLock::new(|| {
