@@ -14,7 +14,7 @@ use echoflow_service_kit::{ApiError, ErrorCode};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, QuerySelect, Set};
 use serde_json::{Value, json};
 
-use crate::routes::workflows::CompiledDefinition;
+use crate::routes::workflows::definition::CompiledDefinition;
 use crate::settings::RegistrySettings;
 use crate::store::versions;
 

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::jobs::JobSubmitter;
 use crate::ownership::ChatbotDirectory;
-use crate::routes::webhooks::body_error;
+use crate::routes::body_error;
 
 #[derive(Serialize, ToSchema)]
 pub struct EventAccepted {

@@ -68,7 +68,7 @@ pub async fn execute(
     id: web::Path<Uuid>,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.map_err(super::webhooks::body_error)?;
+    let body = body.map_err(super::body_error)?;
     let input = execute_request(&body)?.input.unwrap_or(Value::Null);
     let wf = workflows::find_owned(&jobs.db, *id, user.id)
         .await?

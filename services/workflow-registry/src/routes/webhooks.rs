@@ -35,7 +35,7 @@ pub async fn receive(
     token: web::Path<String>,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.map_err(body_error)?;
+    let body = body.map_err(super::body_error)?;
     let not_found = || ApiError::not_found("webhook");
     if token.len() > 128 {
         return Err(not_found());
@@ -145,22 +145,6 @@ fn signature_header(trigger: &WebhookTrigger) -> &str {
         .signature_header
         .as_deref()
         .unwrap_or(DEFAULT_SIGNATURE_HEADER)
-}
-
-/// A raw body that could not be read, in the API's error body (actix's own
-/// answer to an oversized raw body is plain text).
-pub(crate) fn body_error(err: actix_web::Error) -> ApiError {
-    use actix_web::error::PayloadError;
-    match err.as_error::<PayloadError>() {
-        Some(PayloadError::Overflow) => ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            "the body is larger than the service accepts",
-        ),
-        _ => ApiError::new(
-            ErrorCode::BadRequest,
-            format!("the body could not be read: {err}"),
-        ),
-    }
 }
 
 fn parse_body(req: &HttpRequest, body: &[u8]) -> Value {

@@ -3,7 +3,7 @@
 use echoflow_service_kit::{ApiError, ErrorCode};
 use serde_json::json;
 
-use super::invalid;
+use crate::routes::invalid;
 
 pub(super) fn check_message(message: &str, max_chars: usize) -> Result<String, ApiError> {
     let message = message.trim();

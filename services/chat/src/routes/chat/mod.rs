@@ -15,7 +15,6 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::invalid;
 use crate::api_key;
 use crate::chatbot::ChatbotSettings;
 use crate::responder::{Prompt, ReplySource, Responder};

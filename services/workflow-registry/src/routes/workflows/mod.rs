@@ -1,10 +1,10 @@
 //! Create, read, list, update (a new version) and delete workflows.
 
-mod definition;
+pub mod definition;
+mod response;
 mod saving;
 
 use actix_web::{HttpResponse, web};
-use chrono::Utc;
 use echoflow_service_kit::pagination::{Pagination, PaginationParams};
 use echoflow_service_kit::{ApiError, AuthUser};
 use sea_orm::{
@@ -22,6 +22,8 @@ use crate::store::{audit, schedules, triggers, versions, webhooks, workflows};
 use crate::webhook_secrets::WebhookSecrets;
 
 pub use definition::{CompiledDefinition, GraphLimits};
+pub use response::WorkflowResponse;
+pub(crate) use response::respond;
 pub(crate) use saving::{
     NewWorkflow, commit_new_version, commit_new_version_as, insert_workflow, insert_workflow_as,
 };
@@ -66,24 +68,6 @@ pub struct UpdateWorkflow {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct WorkflowResponse {
-    pub id: Uuid,
-    pub name: String,
-    pub description: Option<String>,
-    pub chatbot_id: Uuid,
-    pub is_active: bool,
-    pub version: i32,
-    pub trigger_type: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub webhook_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub flow_definition: Option<Value>,
-    pub created_at: chrono::DateTime<Utc>,
-    pub updated_at: chrono::DateTime<Utc>,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct WorkflowList {
     pub items: Vec<WorkflowResponse>,
     pub total: u64,
@@ -106,28 +90,6 @@ pub(crate) fn check_name(name: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(name.to_string())
-}
-
-pub(crate) fn respond(
-    wf: &workflows::Model,
-    trigger_type: String,
-    token: Option<&str>,
-    public: &PublicUrl,
-    definition: Option<Value>,
-) -> WorkflowResponse {
-    WorkflowResponse {
-        id: wf.id,
-        name: wf.name.clone(),
-        description: wf.description.clone(),
-        chatbot_id: wf.chatbot_id,
-        is_active: wf.is_active,
-        version: wf.current_version,
-        trigger_type,
-        webhook_url: token.map(|t| format!("{}/hooks/{t}", public.0.trim_end_matches('/'))),
-        flow_definition: definition.map(crate::webhook_secrets::redact),
-        created_at: wf.created_at,
-        updated_at: wf.updated_at,
-    }
 }
 
 /// Create a workflow (version 1).

@@ -12,7 +12,8 @@ use sea_orm::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{CompiledDefinition, WorkflowResponse, respond};
+use super::definition::CompiledDefinition;
+use super::response::{WorkflowResponse, respond};
 use crate::routes::PublicUrl;
 use crate::store::{audit, schedules, triggers, versions, webhooks, workflows};
 
