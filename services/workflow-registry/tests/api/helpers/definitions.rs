@@ -1,9 +1,6 @@
 //! Workflow definitions the tests save: nodes, edges, flows per trigger, bodies.
 
-use serde_json::{Value, json};
-use uuid::Uuid;
-
-use super::app::PUBLIC_URL;
+use super::*;
 
 pub fn node(id: &str, node_type: &str, config: Value) -> Value {
     json!({
