@@ -207,11 +207,6 @@ pub fn path_error_handler(
     ApiError::new(ErrorCode::NotFound, format!("no such resource: {err}")).into()
 }
 
-/// The 404 for unknown routes.
-pub async fn not_found_route() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(ErrorCode::NotFound, "no such route"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

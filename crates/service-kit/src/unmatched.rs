@@ -143,29 +143,24 @@ fn matches(template: &[Segment], segments: &[&str]) -> bool {
 /// `{id}` route because a more literal documented path with other methods
 /// (`GET /dead-letters/replay`, which is POST only) was not routed: 405.
 pub fn path_error(err: PathError, req: &HttpRequest) -> actix_web::Error {
-    if let Some(response) = req
-        .app_data::<web::Data<DocumentedPaths>>()
-        .and_then(|d| d.method_not_allowed(req.method(), req.path()))
-    {
+    if let Some(response) = not_allowed(req) {
         return InternalError::from_response(err, response).into();
     }
     crate::error::path_error_handler(err, req)
 }
 
+/// The 405 for `req` from the app's [`DocumentedPaths`], if it has them.
+fn not_allowed(req: &HttpRequest) -> Option<HttpResponse> {
+    req.app_data::<web::Data<DocumentedPaths>>()
+        .and_then(|d| d.method_not_allowed(req.method(), req.path()))
+}
+
 /// The default service of every service's app: 405 for a documented path
 /// with another method, else the JSON 404. Needs [`DocumentedPaths`] as app data
 /// (without it, every unmatched request is a 404).
-pub async fn unmatched(
-    req: HttpRequest,
-    documented: Option<web::Data<DocumentedPaths>>,
-) -> HttpResponse {
-    if let Some(response) = documented
-        .as_deref()
-        .and_then(|d| d.method_not_allowed(req.method(), req.path()))
-    {
-        return response;
-    }
-    ApiError::new(ErrorCode::NotFound, "no such route").error_response()
+pub async fn unmatched(req: HttpRequest) -> HttpResponse {
+    not_allowed(&req)
+        .unwrap_or_else(|| ApiError::new(ErrorCode::NotFound, "no such route").error_response())
 }
 
 #[cfg(test)]
