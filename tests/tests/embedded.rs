@@ -136,7 +136,7 @@ async fn integrations_connect_and_act_in_one_process() {
     api.sign_up("ines@example.com").await;
     let mut other = Api::new(up.base_url());
     other.sign_up("otto@example.com").await;
-    let lead = integrations::integrations_journey(&api, &other, &fakes).await;
+    let lead = integrations::journey::integrations_journey(&api, &other, &fakes).await;
     // `echoflow up` generated its own token key, and the SQLite file holds
     // no token in clear text.
     let keys = std::fs::read_to_string(dir.join("integrations.keys")).unwrap();

@@ -10,11 +10,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use echoflow_test_support::api::Api;
 
-mod authentication;
-mod journey;
-
-pub use authentication::authentication_class;
-pub use journey::integrations_journey;
+pub mod authentication;
+pub mod journey;
 
 pub const SLACK_ACCESS: &str = "xoxe.xoxb-e2e-slack-access-token";
 pub const SLACK_REFRESH: &str = "xoxe-1-e2e-slack-refresh-token";

@@ -47,7 +47,7 @@ async fn an_integration_401_is_retried_once_after_a_token_refresh_across_process
     let cluster = Cluster::start_with(fakes.env()).await;
     let mut api = Api::new(cluster.gateway.base_url());
     api.sign_up("auth-class@example.com").await;
-    integrations::authentication_class(&api, &fakes).await;
+    integrations::authentication::authentication_class(&api, &fakes).await;
     // HubSpot's fakes expect the revoked-grant journey, which this test skips.
     fakes.hubspot.reset().await;
     cluster.stop().await;
@@ -61,7 +61,7 @@ async fn integrations_connect_act_and_survive_a_revoked_grant_across_processes()
     api.sign_up("ines@example.com").await;
     let mut other = Api::new(cluster.gateway.base_url());
     other.sign_up("otto@example.com").await;
-    integrations::integrations_journey(&api, &other, &fakes).await;
+    integrations::journey::integrations_journey(&api, &other, &fakes).await;
     // The database holds no token in clear text.
     let rows = cluster
         .db

@@ -27,25 +27,12 @@ use tokio::sync::Barrier;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::helpers::{DEADLINE, JWT_SECRET, flow_with_trigger, workflow_body};
+use crate::helpers::{DEADLINE, JWT_SECRET, PgDatabase, flow_with_trigger, workflow_body};
 
 /// How long to listen for jobs that must not come.
 const QUIET: Duration = Duration::from_millis(1500);
 
 // ---------------------------------------------------------------- databases
-
-/// A fresh PostgreSQL database, dropped on drop.
-pub(crate) struct PgDatabase(echoflow_test_support::PgDatabase);
-
-impl PgDatabase {
-    pub(crate) async fn new() -> Self {
-        Self(echoflow_test_support::PgDatabase::new("registry_test").await)
-    }
-
-    pub(crate) fn url(&self) -> String {
-        self.0.url()
-    }
-}
 
 /// A temp SQLite file, removed on drop.
 struct SqliteFile {

@@ -21,11 +21,10 @@ use reqwest::{Client, RequestBuilder};
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
-use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 mod providers;
 mod requests;
@@ -38,7 +37,6 @@ pub use echoflow_test_support::{assert_error, assert_invalid, read};
 pub const JWT_SECRET: &str = "integrations-api-tests-jwt-secret-0123456789";
 pub const INTERNAL_TOKEN: &str = "integrations-api-tests-internal-token";
 pub const INTERNAL_HEADER: &str = "x-echoflow-internal-token";
-pub const REDIRECT_BASE: &str = "http://127.0.0.1:9/app";
 
 pub const PROVIDERS: [&str; 4] = ["slack", "hubspot", "google_sheets", "salesforce"];
 

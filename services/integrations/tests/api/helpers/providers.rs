@@ -1,7 +1,14 @@
 //! What the provider fake checks and answers: query and form fields, the PKCE
 //! challenge, the code exchange, token bodies.
 
-use super::*;
+use std::collections::HashMap;
+
+use base64::Engine;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use wiremock::{Match, Request};
+
+pub const REDIRECT_BASE: &str = "http://127.0.0.1:9/app";
 
 /// The query of a URL as a map.
 pub fn query_of(url: &str) -> HashMap<String, String> {

@@ -1,6 +1,9 @@
 //! Workflow definitions the tests save: nodes, edges, flows per trigger, bodies.
 
-use super::*;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::app::PUBLIC_URL;
 
 pub fn node(id: &str, node_type: &str, config: Value) -> Value {
     json!({

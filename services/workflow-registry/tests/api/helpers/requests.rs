@@ -1,6 +1,16 @@
 //! The calls the tests make, as methods of `TestApp`, and what a test consumer received.
 
-use super::*;
+use std::time::{Duration, Instant};
+
+use echoflow_bus::{Delivery, OutgoingMessage, topology};
+use echoflow_contracts::{CLOUDEVENTS_CONTENT_TYPE, ExecutionJob};
+use reqwest::RequestBuilder;
+use secrecy::SecretString;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::app::*;
+use super::definitions::{flow_with_trigger, hook_path, workflow_body};
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {

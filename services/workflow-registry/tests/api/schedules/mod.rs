@@ -26,9 +26,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::conversation_triggers_distributed::{PgDatabase, Vhost};
+use crate::conversation_triggers_distributed::Vhost;
 use crate::helpers::{
-    DEADLINE, JWT_SECRET, assert_error, edge, flow_with_trigger, node, read, spawn_app,
+    DEADLINE, JWT_SECRET, PgDatabase, assert_error, edge, flow_with_trigger, node, read, spawn_app,
     trigger_data, workflow_body,
 };
 

@@ -17,9 +17,10 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
-use crate::conversation_triggers_distributed::PgDatabase;
 use crate::events::{event_ids, jobs_until};
-use crate::helpers::{PUBLIC_URL, TestApp, assert_error, read, spawn_app, trigger_data};
+use crate::helpers::{
+    PUBLIC_URL, PgDatabase, TestApp, assert_error, read, spawn_app, trigger_data,
+};
 
 mod instantiating;
 mod reading;
