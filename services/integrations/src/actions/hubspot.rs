@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::{object, optional_object, optional_str, required_str, url_with};
+use super::input::{object, optional_object, optional_str, required_str, url_with};
 use crate::calls::ProviderRequest;
 use crate::error::{Error, invalid};
 

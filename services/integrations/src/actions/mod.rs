@@ -3,17 +3,19 @@
 //! and shapes the provider's answer into the step's output.
 
 mod hubspot;
+mod input;
 mod salesforce;
 mod sheets;
 mod slack;
 
+pub use input::url_with;
 pub use salesforce::API_VERSION as SALESFORCE_API_VERSION;
 
 use echoflow_domain::IntegrationAction;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::calls::ProviderRequest;
-use crate::error::{Error, invalid};
+use crate::error::Error;
 use crate::provider::Provider;
 
 /// An action and its checked input.
@@ -79,53 +81,6 @@ impl Action {
             Self::SheetsAppendRow(_) => answer.map(sheets::output),
             Self::SalesforceCreateLead(_) => answer.map(salesforce::output),
         }
-    }
-}
-
-/// `base` with `segments` appended as path segments (each percent-encoded).
-pub fn url_with(mut base: url::Url, segments: &[&str]) -> url::Url {
-    if let Ok(mut path) = base.path_segments_mut() {
-        path.pop_if_empty().extend(segments);
-    }
-    base
-}
-
-/// The input as an object.
-fn object(input: &Value) -> Result<&Map<String, Value>, Error> {
-    input
-        .as_object()
-        .ok_or_else(|| invalid("input", "must be an object"))
-}
-
-/// A required, non-empty string field.
-fn required_str(input: &Map<String, Value>, field: &str) -> Result<String, Error> {
-    match optional_str(input, field)? {
-        Some(s) => Ok(s),
-        None => Err(invalid(&format!("input.{field}"), "is required")),
-    }
-}
-
-/// An optional string field: absent, null or blank is None; numbers are
-/// taken as their text (a phone number often arrives as one).
-fn optional_str(input: &Map<String, Value>, field: &str) -> Result<Option<String>, Error> {
-    match input.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(invalid(&format!("input.{field}"), "must be a string")),
-    }
-}
-
-/// An optional object field.
-fn optional_object(
-    input: &Map<String, Value>,
-    field: &str,
-) -> Result<Option<Map<String, Value>>, Error> {
-    match input.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(o)) => Ok(Some(o.clone())),
-        Some(_) => Err(invalid(&format!("input.{field}"), "must be an object")),
     }
 }
 

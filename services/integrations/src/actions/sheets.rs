@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{object, optional_str, required_str, url_with};
+use super::input::{object, optional_str, required_str, url_with};
 use crate::calls::ProviderRequest;
 use crate::error::{Error, invalid};
 
