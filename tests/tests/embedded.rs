@@ -254,3 +254,31 @@ async fn the_data_folder_and_every_file_in_it_are_private_to_the_owner() {
     up.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A chatbot's end in one process: deleting it retires its workflows and
+/// cancels its waiting run; erasing an end user erases their data only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_chatbot_and_erasing_an_end_user_in_one_process() {
+    let dir = std::env::temp_dir().join(format!("echoflow-e2e-{}", uuid::Uuid::new_v4().simple()));
+    let port = free_port();
+    let env = vec![(
+        "ECHOFLOW_TELEMETRY__LOG_LEVEL".to_string(),
+        "info,sqlx=warn".to_string(),
+    )];
+    let (dir_arg, port_arg) = (dir.display().to_string(), port.to_string());
+    let mut up = Service::start(
+        "up",
+        port,
+        &["up", "--port", &port_arg, "--data-dir", &dir_arg],
+        &env,
+    )
+    .await;
+    let mut api = Api::new(up.base_url());
+    api.sign_up("lifecycle@example.com").await;
+    let mut stranger = Api::new(up.base_url());
+    stranger.sign_up("stranger@example.com").await;
+    echoflow_e2e::chatbot_lifecycle::deleting_a_chatbot_retires_its_workflows(&api).await;
+    echoflow_e2e::chatbot_lifecycle::erasing_an_end_user(&api, &stranger).await;
+    up.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}

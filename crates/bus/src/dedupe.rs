@@ -1,6 +1,8 @@
 //! Consumers deduplicate deliveries by message id: a `processed_messages` row per (consumer, message id).
 
-use sea_orm::sea_query::{ColumnDef, Expr, Index, OnConflict, Query, Table, TableCreateStatement};
+use sea_orm::sea_query::{
+    ColumnDef, Expr, ExprTrait, Index, OnConflict, Query, Table, TableCreateStatement,
+};
 use sea_orm::{ConnectionTrait, DbErr, DeriveIden};
 
 #[derive(DeriveIden)]
@@ -67,4 +69,20 @@ pub async fn first_delivery<C: ConnectionTrait>(
         .to_owned();
     let result = conn.execute(&insert).await?;
     Ok(result.rows_affected() == 1)
+}
+
+/// Whether (consumer, message id) was recorded, without recording it.
+pub async fn was_recorded<C: ConnectionTrait>(
+    conn: &C,
+    consumer: &str,
+    message_id: &str,
+) -> Result<bool, DbErr> {
+    let select = Query::select()
+        .expr(Expr::val(1))
+        .from(ProcessedMessages::Table)
+        .and_where(Expr::col(ProcessedMessages::Consumer).eq(consumer))
+        .and_where(Expr::col(ProcessedMessages::MessageId).eq(message_id))
+        .limit(1)
+        .to_owned();
+    Ok(conn.query_one(&select).await?.is_some())
 }

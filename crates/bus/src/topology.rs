@@ -6,12 +6,20 @@ pub const EVENTS_EXCHANGE: &str = "echoflow.events";
 pub const JOBS_EXCHANGE: &str = "echoflow.jobs";
 /// Topic exchange for ExecutionUpdates.
 pub const UPDATES_EXCHANGE: &str = "echoflow.updates";
+/// Topic exchange for WebhookResponses: what a waiting webhook caller is
+/// answered with; every registry replica subscribes to it.
+pub const RESPONSES_EXCHANGE: &str = "echoflow.responses";
 /// Topic exchange that receives dead-lettered messages.
 pub const DEAD_LETTER_EXCHANGE: &str = "echoflow.dlx";
 /// Quorum queue bound to [`EVENTS_EXCHANGE`] with `#`.
 pub const REGISTRY_TRIGGER_EVENTS: &str = "registry.trigger-events";
 /// Quorum queue bound to [`JOBS_EXCHANGE`] with `#`.
 pub const EXECUTOR_JOBS: &str = "executor.jobs";
+/// Quorum queue bound to [`EVENTS_EXCHANGE`] with [`CHATBOT_EVENTS_BINDING`]:
+/// the chatbot lifecycle events (deleted, end user erased) for the executor.
+pub const EXECUTOR_CHATBOT_EVENTS: &str = "executor.chatbot-events";
+/// The routing keys of the chatbot lifecycle events (`chatbot.deleted`, `chatbot.end_user_erased`).
+pub const CHATBOT_EVENTS_BINDING: &str = "chatbot.*";
 /// Quorum queue bound to [`DEAD_LETTER_EXCHANGE`] with `#`.
 pub const EXECUTOR_DEAD: &str = "executor.dead";
 
@@ -22,10 +30,11 @@ pub const DELIVERY_LIMIT: u32 = 20;
 pub const EXECUTION_ROUTING_KEY: &str = "execution";
 
 /// Every exchange of the topology (all of them topic exchanges).
-pub const EXCHANGES: [&str; 4] = [
+pub const EXCHANGES: [&str; 5] = [
     EVENTS_EXCHANGE,
     JOBS_EXCHANGE,
     UPDATES_EXCHANGE,
+    RESPONSES_EXCHANGE,
     DEAD_LETTER_EXCHANGE,
 ];
 
@@ -40,7 +49,7 @@ pub struct QueueSpec {
 }
 
 /// Every queue of the topology.
-pub const QUEUES: [QueueSpec; 3] = [
+pub const QUEUES: [QueueSpec; 4] = [
     QueueSpec {
         name: REGISTRY_TRIGGER_EVENTS,
         exchange: EVENTS_EXCHANGE,
@@ -51,6 +60,12 @@ pub const QUEUES: [QueueSpec; 3] = [
         name: EXECUTOR_JOBS,
         exchange: JOBS_EXCHANGE,
         binding_key: "#",
+        dead_letters: true,
+    },
+    QueueSpec {
+        name: EXECUTOR_CHATBOT_EVENTS,
+        exchange: EVENTS_EXCHANGE,
+        binding_key: CHATBOT_EVENTS_BINDING,
         dead_letters: true,
     },
     QueueSpec {

@@ -31,10 +31,15 @@ pub enum EventType {
     ExecutionFailed,
     /// Integrations: a connection's grant was revoked or expired.
     IntegrationNeedsReconnect,
+    /// Chat: a chatbot was deleted; every service retires what belongs to it.
+    ChatbotDeleted,
+    /// Chat: one end user's data on a chatbot was erased (GDPR); every
+    /// service erases what it holds of that end user.
+    EndUserErased,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 11] = [
         EventType::WebhookReceived,
         EventType::ManualTriggered,
         EventType::ScheduleFired,
@@ -44,7 +49,14 @@ impl EventType {
         EventType::IntentDetected,
         EventType::ExecutionFailed,
         EventType::IntegrationNeedsReconnect,
+        EventType::ChatbotDeleted,
+        EventType::EndUserErased,
     ];
+
+    /// Lifecycle events: only chat emits them (through its outbox). They
+    /// start no workflow, and `POST /api/v1/events` refuses them, so no
+    /// caller can forge a deletion or an erasure.
+    pub const LIFECYCLE: [EventType; 2] = [EventType::ChatbotDeleted, EventType::EndUserErased];
 
     /// The CloudEvent `type` attribute, also the routing key on `echoflow.events`.
     pub const fn as_str(self) -> &'static str {
@@ -58,7 +70,14 @@ impl EventType {
             EventType::IntentDetected => "intent.detected",
             EventType::ExecutionFailed => "execution.failed",
             EventType::IntegrationNeedsReconnect => "integration.needs_reconnect",
+            EventType::ChatbotDeleted => "chatbot.deleted",
+            EventType::EndUserErased => "chatbot.end_user_erased",
         }
+    }
+
+    /// Whether this is one of the [`EventType::LIFECYCLE`] events.
+    pub fn is_lifecycle(self) -> bool {
+        Self::LIFECYCLE.contains(&self)
     }
 
     /// The known type named `name`, if it is one.

@@ -29,6 +29,29 @@ pub async fn emit<C: ConnectionTrait>(
         .user(about.owner_id)
         .data(data)
         .build();
+    enqueue(conn, &event).await
+}
+
+/// Writes a lifecycle event of a chatbot (deleted, an end user erased) to
+/// the outbox of the current transaction; returns its id.
+pub async fn emit_lifecycle<C: ConnectionTrait>(
+    conn: &C,
+    event_type: EventType,
+    chatbot_id: Uuid,
+    owner_id: Uuid,
+    data: Value,
+) -> Result<String, DbErr> {
+    let event = TriggerEvent::builder(SOURCE, event_type)
+        .subject(chatbot_id)
+        .chatbot(chatbot_id)
+        .user(owner_id)
+        .data(data)
+        .build();
+    enqueue(conn, &event).await?;
+    Ok(event.id)
+}
+
+async fn enqueue<C: ConnectionTrait>(conn: &C, event: &TriggerEvent) -> Result<(), DbErr> {
     let message = OutgoingMessage::new(
         event.id.clone(),
         &event.r#type,

@@ -7,6 +7,7 @@
 pub mod api_key;
 pub mod chatbot;
 pub mod events;
+pub mod lifecycle;
 pub mod openapi;
 pub mod responder;
 pub mod routes;

@@ -5,21 +5,22 @@ use utoipa::OpenApi;
 
 use crate::chatbot::{ChatbotSettings, ResponderKind};
 use crate::responder::ReplySource;
-use crate::routes::{chat, chatbots, conversations, faqs, intents};
+use crate::routes::{chat, chatbots, conversations, end_users, faqs, intents};
 
 #[derive(OpenApi)]
 #[openapi(
     paths(chatbots::create, chatbots::list, chatbots::get, chatbots::update, chatbots::delete,
           chatbots::rotate_key, faqs::list, faqs::create, faqs::update, faqs::delete,
           intents::list, intents::create, intents::delete, chat::chat,
-          conversations::list, conversations::messages),
+          conversations::list, conversations::messages, end_users::erase),
     components(schemas(chatbots::CreateChatbot, chatbots::UpdateChatbot, chatbots::ChatbotResponse,
                        chatbots::ChatbotList, ChatbotSettings, ResponderKind, faqs::FaqBody,
                        faqs::FaqResponse, faqs::FaqList, intents::IntentBody, intents::IntentResponse,
                        intents::IntentList, chat::ChatRequest, chat::ChatResponse, chat::SentimentBody,
                        chat::IntentBody, ReplySource, conversations::ConversationResponse,
                        conversations::ConversationList, conversations::MessageResponse,
-                       conversations::MessageList)),
+                       conversations::MessageList, end_users::EndUserErased,
+                       crate::lifecycle::ChatErased)),
     tags((name = "chatbots", description = "chatbots, their API keys, FAQs and intents"),
          (name = "chat", description = "the chat endpoint (chatbot key) and conversation history"))
 )]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::responder::{Provider, Responder};
-use crate::routes::{chat, chatbots, conversations, faqs, intents, internal};
+use crate::routes::{chat, chatbots, conversations, end_users, faqs, intents, internal};
 use crate::settings::Settings;
 
 pub struct Application {
@@ -69,6 +69,10 @@ impl Service for Application {
                         .route("/chatbots/{id}", web::get().to(chatbots::get))
                         .route("/chatbots/{id}", web::put().to(chatbots::update))
                         .route("/chatbots/{id}", web::delete().to(chatbots::delete))
+                        .route(
+                            "/chatbots/{id}/end-users/{email}",
+                            web::delete().to(end_users::erase),
+                        )
                         .route(
                             "/chatbots/{id}/api-key/rotate",
                             web::post().to(chatbots::rotate_key),

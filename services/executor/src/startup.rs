@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::background::waker::{self, WakerHandle};
+use crate::consumers::chatbot_events::ChatbotEventConsumer;
 use crate::consumers::jobs::JobConsumer;
 use crate::engine::Engine;
 use crate::engine::nodes::{
@@ -167,6 +168,15 @@ impl Service for Application {
                 consumer,
                 consumer_stop,
             )
+        let chatbot_events = tokio::spawn(consume_chatbot_events(
+            self.bus.clone(),
+            ChatbotEventConsumer {
+                db: self.engine.db.clone(),
+                relay: self.engine.relay.clone(),
+                waker: self.engine.waker.clone(),
+            },
+            shutdown.clone(),
+        ));
             .await
         });
         let served =
@@ -202,6 +212,7 @@ impl Service for Application {
 /// except those waiting on a wake-up: the waker resumes them when due.
 async fn recover(db: &DatabaseConnection, bus: &SharedBus) -> anyhow::Result<()> {
     let unfinished = store::Entity::find()
+        chatbot_events.await??;
         .filter(store::Column::Status.is_in([status::QUEUED, status::RUNNING]))
         .all(db)
         .await?;
@@ -209,6 +220,22 @@ async fn recover(db: &DatabaseConnection, bus: &SharedBus) -> anyhow::Result<()>
         .all(db)
         .await?
         .into_iter()
+/// Consumes `executor.chatbot-events` (one at a time: they are rare) until `shutdown`.
+async fn consume_chatbot_events(
+    bus: SharedBus,
+    consumer: ChatbotEventConsumer,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    bus.consume(
+        topology::EXECUTOR_CHATBOT_EVENTS,
+        1,
+        Arc::new(consumer),
+        shutdown,
+    )
+    .await?;
+    Ok(())
+}
+
         .map(|w| w.execution_id)
         .collect();
     let mut count = 0usize;

@@ -6,6 +6,7 @@
 pub mod consumers;
 pub mod cron;
 pub mod jobs;
+pub mod lifecycle;
 pub mod openapi;
 pub mod ownership;
 pub mod routes;

@@ -56,6 +56,8 @@ pub(crate) fn fill(path: &str, name: &str, a: &Owned) -> Option<Fill> {
         "execution_id" => owned(&a.execution),
         "workflow_id" => owned(&a.workflow),
         "chatbot_id" => owned(&a.chatbot.id),
+        // The end user who wrote in A's conversation (the GDPR erasure).
+        "email" => owned("customer@example.com"),
         "provider" => Some(Fill::Excluded(
             "a provider name (slack, ...), the same for every user; B's connect and callback act on B's own account",
         )),

@@ -14,6 +14,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::chat::ChatContext;
 use super::{invalid, optional_text, required_text};
 use crate::api_key;
 use crate::chatbot::ChatbotSettings;
@@ -210,19 +211,26 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(response(model, None, &chat)))
 }
 
+/// Delete a chatbot. Its FAQs, intents, end users and conversations are
+/// deleted with it at once; `chatbot.deleted` then makes the registry delete
+/// its workflows (with their webhooks and schedules) and the executor cancel
+/// its unfinished executions.
 #[utoipa::path(delete, path = "/api/v1/chatbots/{id}", tag = "chatbots", security(("bearer" = [])),
-    responses((status = 204), (status = 404)))]
+    responses((status = 204, description = "deleted, with its conversations; its workflows follow within seconds"), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn delete(
     user: AuthUser,
     db: web::Data<DatabaseConnection>,
+    ctx: web::Data<ChatContext>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let model = owned(&db, *id, &user).await?;
-    // FAQs, intents, users, sessions, messages and tags go with it (ON DELETE CASCADE).
-    chatbots::Entity::delete_by_id(model.id)
-        .exec(db.get_ref())
-        .await?;
+    let txn = echoflow_service_kit::db::begin_writer(db.get_ref()).await?;
+    let model = chatbots::find_owned(&txn, *id, user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("chatbot"))?;
+    crate::lifecycle::delete_chatbot(&txn, &model).await?;
+    txn.commit().await?;
+    ctx.relay.notify();
     Ok(HttpResponse::NoContent().finish())
 }
 

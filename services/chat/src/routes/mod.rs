@@ -3,6 +3,7 @@
 pub mod chat;
 pub mod chatbots;
 pub mod conversations;
+pub mod end_users;
 pub mod faqs;
 pub mod intents;
 pub mod internal;

@@ -9,4 +9,5 @@ mod faqs;
 mod helpers;
 mod intents;
 mod internal;
+mod lifecycle;
 mod provider;

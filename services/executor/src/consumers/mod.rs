@@ -1,3 +1,4 @@
 //! Bus consumers of the executor.
 
+pub mod chatbot_events;
 pub mod jobs;

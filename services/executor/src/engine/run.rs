@@ -23,6 +23,13 @@ impl Engine {
             tracing::debug!(status = %execution.status, "already finished; duplicate delivery ignored");
             return Ok(());
         }
+        // A job that was on its way when its chatbot was deleted.
+        if crate::store::erasure::is_retired(&self.db, ids.chatbot_id).await? {
+            let reason = crate::store::erasure::CHATBOT_DELETED.to_string();
+            let end = ending(status::CANCELLED, Some(reason), None);
+            self.finish(&execution, end, false).await?;
+            return Ok(());
+        }
         // A resumed execution's job carries only its ids: the plan is the one recorded.
         let plan_json = if job.plan_json.is_empty() {
             execution

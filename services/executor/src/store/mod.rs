@@ -1,6 +1,7 @@
 //! The executions slice: entities and queries.
 
 pub mod dead_letters;
+pub mod erasure;
 pub mod executions;
 pub mod retries;
 pub mod steps;

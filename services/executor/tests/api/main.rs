@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod ai;
+mod chatbot_events;
 mod control;
 mod dead_letters;
 mod engine;

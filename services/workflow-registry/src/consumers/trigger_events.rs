@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::jobs::{build_job, enqueue};
+use crate::lifecycle;
 use crate::store::{firings, triggers, versions, workflows};
 
 pub const CONSUMER: &str = "registry.trigger-events";
@@ -48,6 +49,19 @@ impl MessageHandler for TriggerEventConsumer {
             .map_err(transient)?
         {
             tracing::debug!(key, "duplicate event ignored");
+            return Ok(());
+        }
+        // A chatbot's end (deleted, an end user erased) starts no workflow.
+        if let Some(lifecycle) = EventType::parse(&event.r#type).filter(|t| t.is_lifecycle()) {
+            let (Some(chatbot), Some(owner)) = (chatbot_id, owner_id) else {
+                return Err(HandleError::Permanent(format!(
+                    "{lifecycle} without its chatbot and owner"
+                )));
+            };
+            on_lifecycle(&txn, lifecycle, owner, chatbot, &event.data())
+                .await
+                .map_err(transient)?;
+            txn.commit().await.map_err(transient)?;
             return Ok(());
         }
         let data = event.data();
@@ -95,6 +109,26 @@ impl MessageHandler for TriggerEventConsumer {
         tracing::info!(event_type = %event.r#type, queued, "trigger event matched");
         Ok(())
     }
+}
+
+/// What the registry does when a chatbot ends: deletes its workflows, or
+/// forgets and audits an end user's erasure.
+async fn on_lifecycle<C: ConnectionTrait>(
+    txn: &C,
+    event_type: EventType,
+    owner: Uuid,
+    chatbot: Uuid,
+    data: &Value,
+) -> Result<(), DbErr> {
+    match event_type {
+        EventType::ChatbotDeleted => {
+            let deleted = lifecycle::retire_chatbot(txn, owner, chatbot).await?;
+            tracing::info!(%chatbot, deleted, "chatbot deleted: its workflows deleted");
+        }
+        EventType::EndUserErased => lifecycle::erase_end_user(txn, owner, chatbot, data).await?,
+        _ => {}
+    }
+    Ok(())
 }
 
 /// On `execution.failed` naming an `error_workflow_id`: starts that workflow,

@@ -7,7 +7,7 @@
 
 use actix_web::{HttpResponse, web};
 use echoflow_bus::{OutgoingMessage, outbox, topology::EVENTS_EXCHANGE};
-use echoflow_contracts::{CLOUDEVENTS_CONTENT_TYPE, TriggerEvent};
+use echoflow_contracts::{CLOUDEVENTS_CONTENT_TYPE, EventType, TriggerEvent};
 use echoflow_service_kit::error::ErrorCode;
 use echoflow_service_kit::{ApiError, AuthUser};
 use serde::Serialize;
@@ -40,7 +40,7 @@ fn invalid(field: &str, message: impl std::fmt::Display) -> ApiError {
 #[utoipa::path(post, path = "/api/v1/events", tag = "events",
     request_body(content = Object, description = "a CloudEvent 1.0 in structured JSON mode"),
     responses((status = 202, body = EventAccepted),
-        (status = 422, description = "not a valid CloudEvent, or a userid other than the caller's"),
+        (status = 422, description = "not a valid CloudEvent, a userid other than the caller's, or a type only echoflow emits (chatbot.deleted, chatbot.end_user_erased)"),
         (status = 404, description = "chatbotid is not one of the caller's chatbots")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
@@ -55,6 +55,13 @@ pub async fn publish(
         serde_json::from_slice(&body).map_err(|e| invalid("$", format!("not valid JSON: {e}")))?;
     let event =
         TriggerEvent::from_cloudevent_value(&value).map_err(|e| invalid(&e.field, e.message))?;
+    // Only chat announces a chatbot's end; a forged one would delete workflows.
+    if EventType::parse(&event.r#type).is_some_and(EventType::is_lifecycle) {
+        return Err(invalid(
+            "type",
+            format!("{} is emitted by echoflow only", event.r#type),
+        ));
+    }
     if !event.user_id.is_empty() && Uuid::parse_str(&event.user_id).ok() != Some(user.id) {
         return Err(invalid("userid", "must be the caller's own id, or absent"));
     }

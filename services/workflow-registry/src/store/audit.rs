@@ -31,6 +31,10 @@ pub const ROLLED_BACK: &str = "workflow.rolled_back";
 pub const COPIED: &str = "workflow.copied";
 pub const WEBHOOK_ROTATED: &str = "workflow.webhook_rotated";
 pub const DELETED: &str = "workflow.deleted";
+/// A chatbot was deleted and its workflows with it (`workflow_id` is the chatbot's id).
+pub const CHATBOT_DELETED: &str = "chatbot.deleted";
+/// An end user's data on a chatbot was erased (`workflow_id` is the chatbot's id).
+pub const END_USER_ERASED: &str = "chatbot.end_user_erased";
 
 /// One entry, written in the transaction of the change it records.
 pub async fn record<C: ConnectionTrait>(

@@ -98,3 +98,13 @@ pub async fn prune<C: ConnectionTrait>(conn: &C, before: DateTime<Utc>) -> Resul
         .to_owned();
     Ok(conn.execute(&delete).await?.rows_affected())
 }
+
+/// Forgets the deliveries of a workflow being deleted.
+pub async fn forget_workflow<C: ConnectionTrait>(conn: &C, workflow_id: Uuid) -> Result<(), DbErr> {
+    let delete = Query::delete()
+        .from_table(WebhookDeliveries::Table)
+        .and_where(Expr::col(WebhookDeliveries::WorkflowId).eq(workflow_id))
+        .to_owned();
+    conn.execute(&delete).await?;
+    Ok(())
+}

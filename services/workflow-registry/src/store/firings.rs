@@ -57,3 +57,24 @@ pub async fn claim<C: ConnectionTrait>(
     let result = conn.execute(&upsert).await?;
     Ok(result.rows_affected() == 1)
 }
+
+/// Forgets the debounce records of `workflow_ids` (workflows being deleted),
+/// or with `conversations` only those of these conversations (an erased end
+/// user's). Returns how many went.
+pub async fn forget<C: ConnectionTrait>(
+    conn: &C,
+    workflow_ids: &[Uuid],
+    conversations: Option<&[String]>,
+) -> Result<u64, DbErr> {
+    if workflow_ids.is_empty() || conversations.is_some_and(<[String]>::is_empty) {
+        return Ok(0);
+    }
+    let mut delete = Query::delete()
+        .from_table(TriggerFirings::Table)
+        .and_where(Expr::col(TriggerFirings::WorkflowId).is_in(workflow_ids.iter().copied()))
+        .to_owned();
+    if let Some(keys) = conversations {
+        delete.and_where(Expr::col(TriggerFirings::ConversationKey).is_in(keys.iter().cloned()));
+    }
+    Ok(conn.execute(&delete).await?.rows_affected())
+}

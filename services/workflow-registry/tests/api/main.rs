@@ -9,6 +9,7 @@ mod events;
 mod expressions;
 mod graph_limits;
 mod helpers;
+mod lifecycle;
 mod methods;
 mod request_bodies;
 mod schedules;

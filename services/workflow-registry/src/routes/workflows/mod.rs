@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::PublicUrl;
 use crate::ownership::ChatbotDirectory;
-use crate::store::{audit, schedules, triggers, versions, webhooks, workflows};
+use crate::store::{audit, triggers, versions, webhooks, workflows};
 use crate::webhook_secrets::WebhookSecrets;
 
 pub use definition::{CompiledDefinition, GraphLimits};
@@ -305,18 +305,7 @@ pub async fn delete(
     let wf = workflows::find_owned(&txn, *id, user.id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow"))?;
-    // Children first: SQLite enforces foreign keys only when asked, PostgreSQL always.
-    webhooks::Entity::delete_many()
-        .filter(webhooks::Column::WorkflowId.eq(wf.id))
-        .exec(&txn)
-        .await?;
-    triggers::Entity::delete_by_id(wf.id).exec(&txn).await?;
-    schedules::Entity::delete_by_id(wf.id).exec(&txn).await?;
-    versions::Entity::delete_many()
-        .filter(versions::Column::WorkflowId.eq(wf.id))
-        .exec(&txn)
-        .await?;
-    workflows::Entity::delete_by_id(wf.id).exec(&txn).await?;
+    crate::lifecycle::delete_workflow(&txn, &wf).await?;
     let details =
         json!({"name": wf.name, "chatbot_id": wf.chatbot_id, "version": wf.current_version});
     audit::record(&txn, wf.owner_id, user.id, audit::DELETED, wf.id, details).await?;
