@@ -3,7 +3,7 @@ CARGO ?= cargo
 PORT ?= 8080
 DATA_DIR ?= ./data
 
-.PHONY: run build test lint fmt fmt-check clippy up down migrate bench bench-quick fuzz schemathesis
+.PHONY: run build test lint fmt fmt-check clippy up down migrate bench bench-quick fuzz schemathesis openapi contract
 
 ## Build and start the whole platform in one process (SQLite, in-process bus) on :$(PORT).
 run:
@@ -22,6 +22,18 @@ test:
 schemathesis:
 	$(CARGO) build --bin echoflow
 	tests/schemathesis/run.sh
+
+## The API contract: rewrites docs/openapi.json from the code (commit the result).
+openapi:
+	$(CARGO) run -q --bin echoflow -- openapi --out docs/openapi.json
+
+## The contract's checks: docs/openapi.json is what the code generates and every
+## operation keeps the rules (cargo test), Redocly CLI lints it with 0 errors,
+## openapi-typescript generates types from it and tsc type-checks a consumer
+## (tests/contract; npm ci installs the pinned tools from package-lock.json).
+contract:
+	$(CARGO) test -p echoflow --bin echoflow openapi
+	cd tests/contract && npm ci --no-audit --no-fund && npm run check
 
 lint: fmt-check clippy
 

@@ -4,6 +4,7 @@
 mod data_dir;
 mod integrations;
 mod migrate;
+mod openapi;
 mod up;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -36,6 +37,8 @@ enum Command {
     Migrate(migrate::MigrateArgs),
     /// Maintenance of integration tokens: `reencrypt`, `rotate-key`.
     Integrations(integrations::IntegrationsArgs),
+    /// Prints the API contract (the merged OpenAPI document, docs/openapi.json).
+    Openapi(openapi::OpenapiArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -62,5 +65,6 @@ async fn main() -> anyhow::Result<()> {
         },
         Command::Migrate(args) => migrate::run(args).await,
         Command::Integrations(args) => integrations::run(args).await,
+        Command::Openapi(args) => openapi::run(args),
     }
 }

@@ -88,7 +88,7 @@ impl Service for Application {
                         .route("/auth/logout", web::post().to(auth::logout))
                         .route("/users/me", web::get().to(users::me)),
                 )
-                .route("/api/openapi.json", web::get().to(crate::openapi::serve))
+                .route("/api/openapi.json", web::get().to(crate::docs::serve))
                 .route(
                     "/api/docs",
                     web::get().to(|| async {

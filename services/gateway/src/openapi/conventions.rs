@@ -1,5 +1,5 @@
 //! What every operation of the merged document says the same way: the error
-//! answers its shape allows, in the one error body, and an operationId of its own.
+//! answers its shape allows, each in the one error body (`Error`).
 //!
 //! The services document what is particular to each route (a 409 on a
 //! conflict, a 403 on a foreign OAuth state); what follows from an operation's
@@ -7,8 +7,10 @@
 //! can be malformed (400), too large (413) or invalid (422); a token can be
 //! missing (401); a path id can hold an encoded separator (400) or name
 //! nothing of the caller's (404); a query
-//! can be invalid (422); and every `/api/` route is rate limited (429).
+//! can be invalid (422); every `/api/` route is rate limited (429); and any
+//! route can fail unexpectedly (500) or find a service it needs down (503).
 
+use echoflow_service_kit::ErrorCode;
 use serde_json::{Map, Value, json};
 
 /// The HTTP methods an OpenAPI path item may hold operations for.
@@ -17,7 +19,7 @@ pub const METHODS: [&str; 8] = [
 ];
 
 /// The error answers, by status: the name under `components/responses` and what it means.
-const ANSWERS: [(&str, &str, &str); 6] = [
+const ANSWERS: [(&str, &str, &str); 8] = [
     (
         "400",
         "BadRequest",
@@ -48,12 +50,30 @@ const ANSWERS: [(&str, &str, &str); 6] = [
         "RateLimited",
         "RATE_LIMITED: too many requests; `Retry-After` says when to try again",
     ),
+    (
+        "500",
+        "InternalError",
+        "INTERNAL_ERROR: an unexpected failure, logged with its cause; the body says nothing more",
+    ),
+    (
+        "503",
+        "ServiceUnavailable",
+        "SERVICE_UNAVAILABLE: a service or database this route needs is down; try again shortly",
+    ),
 ];
 
-/// Adds the error body schema, the shared error answers and unique operation
-/// ids to `doc`, and the error answers each operation's shape allows.
+/// The name of the error body under `components/schemas`.
+pub const ERROR_SCHEMA: &str = "Error";
+
+/// Adds the error body schema and the shared error answers to `doc`, and to
+/// each operation the error answers its shape allows.
 pub fn apply(doc: &mut Value) {
     add_components(doc);
+    // Clients resolve paths against the address they fetched the document from.
+    if doc.get("servers").is_none() {
+        doc["servers"] =
+            json!([{"url": "/", "description": "the gateway that serves this document"}]);
+    }
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
@@ -64,10 +84,10 @@ pub fn apply(doc: &mut Value) {
         for method in METHODS {
             if let Some(op) = item.get_mut(method).and_then(Value::as_object_mut) {
                 document_errors(path, op);
+                add_summary(op);
             }
         }
     }
-    make_operation_ids_unique(doc);
 }
 
 fn add_components(doc: &mut Value) {
@@ -77,20 +97,7 @@ fn add_components(doc: &mut Value) {
     if !doc["components"]["schemas"].is_object() {
         doc["components"]["schemas"] = json!({});
     }
-    doc["components"]["schemas"]["ErrorBody"] = json!({
-        "type": "object",
-        "description": "Every error the API answers with.",
-        "required": ["error"],
-        "properties": {"error": {
-            "type": "object",
-            "required": ["code", "message", "details"],
-            "properties": {
-                "code": {"type": "string", "description": "from the table of error codes, e.g. NOT_FOUND"},
-                "message": {"type": "string", "description": "for people; not to be parsed"},
-                "details": {"type": "object", "description": "where the fault is, e.g. `path` or `faults`"}
-            }
-        }}
-    });
+    doc["components"]["schemas"][ERROR_SCHEMA] = error_schema();
     if !doc["components"]["responses"].is_object() {
         doc["components"]["responses"] = json!({});
     }
@@ -107,8 +114,59 @@ fn add_components(doc: &mut Value) {
     }
 }
 
+/// `{"error": {code, message, details}}`; `code` is one of the one table's codes.
+fn error_schema() -> Value {
+    let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    json!({
+        "type": "object",
+        "description": "Every error the API answers with.",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string", "enum": codes, "description": "from the one table of error codes; clients branch on this"},
+                "message": {"type": "string", "description": "for people; not to be parsed"},
+                "details": {"type": "object", "description": "where the fault is, e.g. `path` or `faults`; `{}` when there is nothing to add"}
+            }
+        }},
+        "example": {"error": {"code": "NOT_FOUND", "message": "workflow not found", "details": {}}}
+    })
+}
+
 fn error_content() -> Value {
-    json!({"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}})
+    json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{ERROR_SCHEMA}")}}})
+}
+
+/// An operation without a summary (its handler has no doc comment) is
+/// summarised by its operationId: `listWorkflowVersions` -> "List workflow versions".
+fn add_summary(op: &mut Map<String, Value>) {
+    if op
+        .get("summary")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+    {
+        return;
+    }
+    if let Some(id) = op.get("operationId").and_then(Value::as_str) {
+        let summary = words_of(id);
+        op.insert("summary".into(), json!(summary));
+    }
+}
+
+fn words_of(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if i == 0 {
+            out.extend(c.to_uppercase());
+        } else if c.is_ascii_uppercase() {
+            out.push(' ');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The statuses an operation's shape allows besides what its service documents.
@@ -140,6 +198,7 @@ fn implied_statuses(path: &str, op: &Map<String, Value>) -> Vec<&'static str> {
     if path.starts_with("/api/") {
         statuses.push("429");
     }
+    statuses.extend(["500", "503"]);
     statuses
 }
 
@@ -184,46 +243,6 @@ fn document_errors(path: &str, op: &mut Map<String, Value>) {
     }
 }
 
-/// Each service names operations after their handler (`list`, `get`, ...),
-/// so the same id appears once per service; a repeated id is qualified with
-/// the path's words: `list` on `/api/v1/workflows/{id}/versions` becomes
-/// `list_workflows_versions`.
-fn make_operation_ids_unique(doc: &mut Value) {
-    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
-        return;
-    };
-    let mut counts = std::collections::HashMap::<String, usize>::new();
-    for item in paths.values() {
-        for method in METHODS {
-            if let Some(id) = item[method]["operationId"].as_str() {
-                *counts.entry(id.to_string()).or_default() += 1;
-            }
-        }
-    }
-    for (path, item) in paths.iter_mut() {
-        for method in METHODS {
-            let Some(op) = item.get_mut(method) else {
-                continue;
-            };
-            let Some(id) = op["operationId"].as_str() else {
-                continue;
-            };
-            if counts.get(id).copied().unwrap_or(0) > 1 {
-                op["operationId"] = json!(qualified(id, path));
-            }
-        }
-    }
-}
-
-fn qualified(id: &str, path: &str) -> String {
-    let words: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty() && !s.starts_with('{') && *s != "api" && *s != "v1")
-        .map(|s| s.replace('-', "_"))
-        .collect();
-    format!("{id}_{}", words.join("_"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,12 +272,14 @@ mod tests {
         statuses.sort();
         assert_eq!(
             statuses,
-            ["200", "400", "401", "404", "409", "413", "422", "429"]
+            [
+                "200", "400", "401", "404", "409", "413", "422", "429", "500", "503"
+            ]
         );
         assert_eq!(responses["409"]["description"], "a conflict");
         assert_eq!(
             responses["409"]["content"]["application/json"]["schema"]["$ref"],
-            "#/components/schemas/ErrorBody"
+            "#/components/schemas/Error"
         );
         assert_eq!(
             responses["401"]["$ref"],
@@ -281,7 +302,25 @@ mod tests {
         let responses = doc["paths"]["/hooks/static"]["get"]["responses"]
             .as_object()
             .unwrap();
-        assert_eq!(responses.keys().collect::<Vec<_>>(), ["202"]);
+        assert_eq!(responses.keys().collect::<Vec<_>>(), ["202", "500", "503"]);
+    }
+
+    #[test]
+    fn an_operation_without_summary_is_summarised_by_its_id_and_servers_are_relative() {
+        let mut doc = doc_with(
+            "/api/v1/workflows/{id}/versions",
+            "get",
+            json!({"operationId": "listWorkflowVersions", "responses": {}}),
+        );
+        doc["paths"]["/api/v1/x"] =
+            json!({"get": {"operationId": "getX", "summary": "Kept", "responses": {}}});
+        apply(&mut doc);
+        assert_eq!(
+            doc["paths"]["/api/v1/workflows/{id}/versions"]["get"]["summary"],
+            "List workflow versions"
+        );
+        assert_eq!(doc["paths"]["/api/v1/x"]["get"]["summary"], "Kept");
+        assert_eq!(doc["servers"][0]["url"], "/");
     }
 
     #[test]
@@ -290,30 +329,5 @@ mod tests {
         assert!(!requires_credentials(op.as_object().unwrap()));
         let op = json!({"security": [{"bearer": []}]});
         assert!(requires_credentials(op.as_object().unwrap()));
-    }
-
-    #[test]
-    fn repeated_operation_ids_are_qualified_by_path_and_unique_ones_kept() {
-        let mut doc = json!({"paths": {
-            "/api/v1/workflows": {"get": {"operationId": "list"}},
-            "/api/v1/workflows/{id}/versions": {"get": {"operationId": "list"}},
-            "/api/v1/dead-letters": {"get": {"operationId": "list"}},
-            "/api/v1/chat": {"post": {"operationId": "chat"}}
-        }});
-        make_operation_ids_unique(&mut doc);
-        let p = &doc["paths"];
-        assert_eq!(
-            p["/api/v1/workflows"]["get"]["operationId"],
-            "list_workflows"
-        );
-        assert_eq!(
-            p["/api/v1/workflows/{id}/versions"]["get"]["operationId"],
-            "list_workflows_versions"
-        );
-        assert_eq!(
-            p["/api/v1/dead-letters"]["get"]["operationId"],
-            "list_dead_letters"
-        );
-        assert_eq!(p["/api/v1/chat"]["post"]["operationId"], "chat");
     }
 }

@@ -1,14 +1,13 @@
 //! The merged OpenAPI document: the gateway's own paths plus every service's.
 
-mod conventions;
+pub mod conventions;
+pub mod rules;
 
-use actix_web::{HttpResponse, web};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::live::ExecutionUpdateEvent;
-use crate::proxy::Upstreams;
 use crate::routes::{auth, executions, users};
 
 #[derive(OpenApi)]
@@ -50,42 +49,48 @@ impl utoipa::Modify for BearerAuth {
                 "the chatbot's API key",
             ))),
         );
+        // `POST /hooks/{token}`: the token in the path is the secret; a
+        // workflow may also require an HMAC signature of the body.
+        components.add_security_scheme(
+            "webhookSignature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Echoflow-Signature",
+                "`sha256=<hex HMAC-SHA256 of the body>` or `t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`, \
+                 with the workflow's webhook secret; required only when the trigger sets a secret",
+            ))),
+        );
     }
 }
 
-/// Fetches each service's document and merges it into the gateway's:
-/// paths, component schemas and tags. The merge works on the JSON itself, so
-/// no schema construct of a service can make its document unreadable here. A
-/// service that is down leaves its paths out rather than failing the page.
-/// Then every operation gets the error answers its shape allows
-/// ([`conventions::apply`]).
-pub async fn merged(upstreams: &Upstreams) -> Value {
+/// The whole contract: the gateway's own document with every service's
+/// (as JSON) merged in, the conventions applied ([`conventions::apply`]), and
+/// every object's keys sorted, so the same code always gives the same text
+/// (`docs/openapi.json` is this, printed by `echoflow openapi`).
+pub fn document(services: &[Value]) -> Value {
     let mut doc = serde_json::to_value(GatewayDoc::openapi()).unwrap_or_else(|_| json!({}));
-    for base in [
-        &upstreams.registry,
-        &upstreams.chat,
-        &upstreams.integrations,
-        &upstreams.executor,
-    ] {
-        let url = format!("{base}/api/openapi.json");
-        let fetched = async {
-            upstreams
-                .client
-                .get(&url)
-                .send()
-                .await?
-                .error_for_status()?
-                .json::<Value>()
-                .await
-        }
-        .await;
-        match fetched {
-            Ok(other) => merge_into(&mut doc, &other),
-            Err(e) => tracing::warn!(error = %e, url, "service OpenAPI document unavailable"),
-        }
+    for other in services {
+        merge_into(&mut doc, other);
     }
     conventions::apply(&mut doc);
-    doc
+    sorted(doc)
+}
+
+/// `value` with the keys of every object in it sorted.
+pub fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sorted(v)))
+                    .collect::<Map<String, Value>>(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
 
 /// Adds `other`'s paths, component schemas and tags to `doc`.
@@ -124,10 +129,6 @@ fn merge_into(doc: &mut Value, other: &Value) {
             }
         }
     }
-}
-
-pub async fn serve(upstreams: web::Data<Upstreams>) -> HttpResponse {
-    HttpResponse::Ok().json(merged(&upstreams).await)
 }
 
 #[cfg(test)]

@@ -150,7 +150,7 @@ async fn verify_password(password: String, hash: String) -> Result<bool, ApiErro
 }
 
 /// Create an account.
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "identity", request_body = RegisterRequest,
+#[utoipa::path(post, path = "/api/v1/auth/register", operation_id = "registerUser", security(()), tag = "identity", request_body = RegisterRequest,
     responses((status = 201, body = UserResponse), (status = 409, description = "email taken"),
         (status = 422, description = "invalid field, or a password that is common or easy to guess"),
         (status = 429, description = "too many attempts from this address or for this address; see Retry-After")))]
@@ -245,7 +245,7 @@ fn email_taken() -> ApiError {
 }
 
 /// Exchange email and password for an access token and a refresh token.
-#[utoipa::path(post, path = "/api/v1/auth/token", tag = "identity", request_body = TokenRequest,
+#[utoipa::path(post, path = "/api/v1/auth/token", operation_id = "issueToken", security(()), tag = "identity", request_body = TokenRequest,
     responses((status = 200, body = TokenResponse), (status = 401, description = "wrong credentials"),
         (status = 429, description = "too many attempts from this address or for this account; see Retry-After")))]
 #[tracing::instrument(skip_all)]
@@ -321,7 +321,7 @@ async fn issue_tokens<C: sea_orm::ConnectionTrait>(
 /// Trade a refresh token for new tokens; the old refresh token stops working.
 /// Presenting a token that was already traded revokes every refresh token
 /// descending from the same sign-in: one of its holders is not its owner.
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "identity", request_body = RefreshRequest,
+#[utoipa::path(post, path = "/api/v1/auth/refresh", operation_id = "refreshToken", security(()), tag = "identity", request_body = RefreshRequest,
     responses((status = 200, body = TokenResponse), (status = 401, description = "unknown, used or expired token")))]
 #[tracing::instrument(skip(db, keys, ttl, body))]
 pub async fn refresh(
@@ -398,7 +398,7 @@ async fn revoke_family(
 
 /// Sign out: the presented access token stops working at once (on every
 /// gateway), and every refresh token of the caller stops working.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "identity",
+#[utoipa::path(post, path = "/api/v1/auth/logout", operation_id = "logOut", tag = "identity",
     responses((status = 204, description = "signed out")), security(("bearer" = [])))]
 #[tracing::instrument(skip(req, db, keys, user), fields(user_id = %user.id))]
 pub async fn logout(

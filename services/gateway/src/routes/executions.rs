@@ -62,7 +62,7 @@ impl StreamFilter {
 /// the stream shows what happens while it is open. Browsers' `EventSource`
 /// cannot send headers, so this route also takes the token as
 /// `?access_token=`.
-#[utoipa::path(get, path = "/api/v1/executions/stream", tag = "executions",
+#[utoipa::path(get, path = "/api/v1/executions/stream", operation_id = "streamExecutionUpdates", tag = "executions",
     params(StreamQuery),
     responses(
         (status = 200, description = "server-sent events; each `data` is an ExecutionUpdateEvent", content_type = "text/event-stream", body = String),

@@ -17,7 +17,7 @@ pub struct Me {
 }
 
 /// The authenticated user.
-#[utoipa::path(get, path = "/api/v1/users/me", tag = "identity",
+#[utoipa::path(get, path = "/api/v1/users/me", operation_id = "getCurrentUser", tag = "identity",
     responses((status = 200, body = Me), (status = 401, description = "no or bad token")), security(("bearer" = [])))]
 #[tracing::instrument(skip(db, user), fields(user_id = %user.id))]
 pub async fn me(
