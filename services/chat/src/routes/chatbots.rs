@@ -98,7 +98,7 @@ pub async fn owned(
         .ok_or_else(|| ApiError::not_found("chatbot"))
 }
 
-#[utoipa::path(post, path = "/api/v1/chatbots", tag = "chatbots", security(("bearer" = [])), request_body = CreateChatbot,
+#[utoipa::path(post, path = "/api/v1/chatbots", operation_id = "createChatbot", tag = "chatbots", security(("bearer" = [])), request_body = CreateChatbot,
     responses((status = 201, body = ChatbotResponse), (status = 422, description = "invalid field")))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn create(
@@ -133,7 +133,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(response(model, Some(key), &chat)))
 }
 
-#[utoipa::path(get, path = "/api/v1/chatbots", tag = "chatbots", security(("bearer" = [])), params(PaginationParams),
+#[utoipa::path(get, path = "/api/v1/chatbots", operation_id = "listChatbots", tag = "chatbots", security(("bearer" = [])), params(PaginationParams),
     responses((status = 200, body = ChatbotList)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn list(
@@ -157,7 +157,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(ChatbotList { items, total }))
 }
 
-#[utoipa::path(get, path = "/api/v1/chatbots/{id}", tag = "chatbots", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/chatbots/{id}", operation_id = "getChatbot", tag = "chatbots", security(("bearer" = [])),
     responses((status = 200, body = ChatbotResponse), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn get(
@@ -170,7 +170,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(response(model, None, &chat)))
 }
 
-#[utoipa::path(put, path = "/api/v1/chatbots/{id}", tag = "chatbots", security(("bearer" = [])), request_body = UpdateChatbot,
+#[utoipa::path(put, path = "/api/v1/chatbots/{id}", operation_id = "updateChatbot", tag = "chatbots", security(("bearer" = [])), request_body = UpdateChatbot,
     responses((status = 200, body = ChatbotResponse), (status = 404), (status = 422)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn update(
@@ -215,7 +215,7 @@ pub async fn update(
 /// deleted with it at once; `chatbot.deleted` then makes the registry delete
 /// its workflows (with their webhooks and schedules) and the executor cancel
 /// its unfinished executions.
-#[utoipa::path(delete, path = "/api/v1/chatbots/{id}", tag = "chatbots", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/chatbots/{id}", operation_id = "deleteChatbot", tag = "chatbots", security(("bearer" = [])),
     responses((status = 204, description = "deleted, with its conversations; its workflows follow within seconds"), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn delete(
@@ -234,7 +234,7 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(post, path = "/api/v1/chatbots/{id}/api-key/rotate", tag = "chatbots", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/chatbots/{id}/api-key/rotate", operation_id = "rotateChatbotKey", tag = "chatbots", security(("bearer" = [])),
     responses((status = 200, body = ChatbotResponse, description = "with the new `api_key`; the old key stops working at once"), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn rotate_key(

@@ -69,7 +69,7 @@ pub struct MessageList {
     pub total: u64,
 }
 
-#[utoipa::path(get, path = "/api/v1/chatbots/{id}/conversations", tag = "chat", security(("bearer" = [])), params(ConversationQuery, PaginationParams),
+#[utoipa::path(get, path = "/api/v1/chatbots/{id}/conversations", operation_id = "listConversations", tag = "chat", security(("bearer" = [])), params(ConversationQuery, PaginationParams),
     responses((status = 200, body = ConversationList), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn list(
@@ -124,7 +124,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(ConversationList { items, total }))
 }
 
-#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "chat", security(("bearer" = [])), params(PaginationParams),
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", operation_id = "listConversationMessages", tag = "chat", security(("bearer" = [])), params(PaginationParams),
     responses((status = 200, body = MessageList), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn messages(

@@ -74,7 +74,7 @@ fn check(body: FaqBody) -> Result<CheckedFaq, ApiError> {
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/chatbots/{id}/faqs", tag = "chatbots", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/chatbots/{id}/faqs", operation_id = "listFaqs", tag = "chatbots", security(("bearer" = [])),
     responses((status = 200, body = FaqList), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn list(
@@ -92,7 +92,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(FaqList { items, total }))
 }
 
-#[utoipa::path(post, path = "/api/v1/chatbots/{id}/faqs", tag = "chatbots", security(("bearer" = [])), request_body = FaqBody,
+#[utoipa::path(post, path = "/api/v1/chatbots/{id}/faqs", operation_id = "createFaq", tag = "chatbots", security(("bearer" = [])), request_body = FaqBody,
     responses((status = 201, body = FaqResponse), (status = 404), (status = 422)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn create(
@@ -142,7 +142,7 @@ async fn owned_faq(
         .ok_or_else(|| ApiError::not_found("FAQ"))
 }
 
-#[utoipa::path(put, path = "/api/v1/chatbots/{id}/faqs/{faq_id}", tag = "chatbots", security(("bearer" = [])), request_body = FaqBody,
+#[utoipa::path(put, path = "/api/v1/chatbots/{id}/faqs/{faq_id}", operation_id = "updateFaq", tag = "chatbots", security(("bearer" = [])), request_body = FaqBody,
     responses((status = 200, body = FaqResponse), (status = 404), (status = 422)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn update(
@@ -163,7 +163,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(FaqResponse::from(model)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/chatbots/{id}/faqs/{faq_id}", tag = "chatbots", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/chatbots/{id}/faqs/{faq_id}", operation_id = "deleteFaq", tag = "chatbots", security(("bearer" = [])),
     responses((status = 204), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn delete(

@@ -78,7 +78,7 @@ fn check(body: IntentBody) -> Result<(String, Vec<String>), ApiError> {
     Ok((name, examples))
 }
 
-#[utoipa::path(get, path = "/api/v1/chatbots/{id}/intents", tag = "chatbots", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/chatbots/{id}/intents", operation_id = "listIntents", tag = "chatbots", security(("bearer" = [])),
     responses((status = 200, body = IntentList), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn list(
@@ -96,7 +96,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(IntentList { items, total }))
 }
 
-#[utoipa::path(post, path = "/api/v1/chatbots/{id}/intents", tag = "chatbots", security(("bearer" = [])), request_body = IntentBody,
+#[utoipa::path(post, path = "/api/v1/chatbots/{id}/intents", operation_id = "createIntent", tag = "chatbots", security(("bearer" = [])), request_body = IntentBody,
     responses((status = 201, body = IntentResponse), (status = 404), (status = 409, description = "an intent of that name exists"), (status = 422)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn create(
@@ -126,7 +126,7 @@ pub async fn create(
     }
 }
 
-#[utoipa::path(delete, path = "/api/v1/chatbots/{id}/intents/{intent_id}", tag = "chatbots", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/chatbots/{id}/intents/{intent_id}", operation_id = "deleteIntent", tag = "chatbots", security(("bearer" = [])),
     responses((status = 204), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn delete(

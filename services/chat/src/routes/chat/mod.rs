@@ -134,7 +134,7 @@ async fn knowledge(
     Ok((index, IntentClassifier::build(&defs)))
 }
 
-#[utoipa::path(post, path = "/api/v1/chat", tag = "chat", request_body = ChatRequest,
+#[utoipa::path(post, path = "/api/v1/chat", operation_id = "sendChatMessage", tag = "chat", request_body = ChatRequest,
     security(("chatbotKey" = [])),
     responses((status = 200, body = ChatResponse), (status = 401, description = "missing or wrong chatbot key"),
         (status = 404, description = "unknown session_id"), (status = 413, description = "message too long"),
