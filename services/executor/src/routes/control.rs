@@ -56,7 +56,7 @@ pub struct Cancelled {
 /// Cancel a queued or running execution: it ends `cancelled` at once; a
 /// step running now is abandoned (its HTTP request dropped) and nothing
 /// after it runs; a wait (retry, delay) is called off.
-#[utoipa::path(post, path = "/api/v1/executions/{id}/cancel", tag = "executions",
+#[utoipa::path(post, path = "/api/v1/executions/{id}/cancel", operation_id = "cancelExecution", tag = "executions",
     responses((status = 202, body = Cancelled), (status = 404), (status = 409, description = "already finished")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id, execution_id = %id))]
@@ -132,7 +132,7 @@ async fn queue_retry(
 }
 
 /// Retry a failed or cancelled execution as a new execution linked to it.
-#[utoipa::path(post, path = "/api/v1/executions/{id}/retry", tag = "executions", request_body = RetryRequest,
+#[utoipa::path(post, path = "/api/v1/executions/{id}/retry", operation_id = "retryExecution", tag = "executions", request_body = RetryRequest,
     responses((status = 202, body = RetryAccepted), (status = 404), (status = 409, description = "not failed or cancelled"), (status = 422)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id, execution_id = %id))]
@@ -221,7 +221,7 @@ impl From<dead_letters::Model> for DeadLetterView {
 }
 
 /// The caller's dead letters, newest first.
-#[utoipa::path(get, path = "/api/v1/dead-letters", tag = "executions", params(DeadLetterQuery, PaginationParams),
+#[utoipa::path(get, path = "/api/v1/dead-letters", operation_id = "listDeadLetters", tag = "executions", params(DeadLetterQuery, PaginationParams),
     responses((status = 200, body = DeadLetterList)), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn list_dead_letters(
@@ -257,7 +257,7 @@ pub async fn list_dead_letters(
 }
 
 /// One dead letter with its full context.
-#[utoipa::path(get, path = "/api/v1/dead-letters/{id}", tag = "executions",
+#[utoipa::path(get, path = "/api/v1/dead-letters/{id}", operation_id = "getDeadLetter", tag = "executions",
     responses((status = 200, body = DeadLetterView), (status = 404)), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn get_dead_letter(
@@ -340,7 +340,7 @@ const REPLAY_BATCH: u64 = 500;
 
 /// Replay dead letters: each failed execution is retried from its failed
 /// step as a new, linked execution.
-#[utoipa::path(post, path = "/api/v1/dead-letters/replay", tag = "executions", request_body = ReplayRequest,
+#[utoipa::path(post, path = "/api/v1/dead-letters/replay", operation_id = "replayDeadLetters", tag = "executions", request_body = ReplayRequest,
     responses((status = 202, body = ReplayAccepted), (status = 400, description = "the body is empty or not JSON"),
         (status = 422, description = "the body names nothing to replay, or has an unknown field")), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]

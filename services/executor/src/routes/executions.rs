@@ -98,7 +98,7 @@ fn summary(e: &executions::Model) -> ExecutionSummary {
 }
 
 /// The caller's executions, newest first.
-#[utoipa::path(get, path = "/api/v1/executions", tag = "executions", params(ListQuery, PaginationParams),
+#[utoipa::path(get, path = "/api/v1/executions", operation_id = "listExecutions", tag = "executions", params(ListQuery, PaginationParams),
     responses((status = 200, body = ExecutionList), (status = 422, description = "bad filter")), security(("bearer" = [])))]
 #[tracing::instrument(skip(db, user, query, page), fields(user_id = %user.id))]
 pub async fn list(
@@ -138,7 +138,7 @@ pub async fn list(
 }
 
 /// One execution with its trigger and every step's input and output.
-#[utoipa::path(get, path = "/api/v1/executions/{id}", tag = "executions",
+#[utoipa::path(get, path = "/api/v1/executions/{id}", operation_id = "getExecution", tag = "executions",
     responses((status = 200, body = ExecutionDetail), (status = 404, description = "not found")), security(("bearer" = [])))]
 #[tracing::instrument(skip(db, user), fields(user_id = %user.id))]
 pub async fn get(
