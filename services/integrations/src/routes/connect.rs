@@ -29,7 +29,7 @@ pub struct ConnectResponse {
     pub expires_at: DateTime<Utc>,
 }
 
-#[utoipa::path(get, path = "/api/v1/integrations/{provider}/connect", tag = "integrations", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/integrations/{provider}/connect", operation_id = "startIntegrationConnect", tag = "integrations", security(("bearer" = [])),
     params(("provider" = crate::provider::Provider, Path, description = "slack, hubspot, google_sheets or salesforce")),
     responses((status = 200, body = ConnectResponse),
               (status = 422, description = "unknown or unconfigured provider (`details.path` = `provider`)")))]
@@ -97,7 +97,7 @@ pub struct CallbackQuery {
     pub error_description: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/integrations/{provider}/callback", tag = "integrations",
+#[utoipa::path(get, path = "/api/v1/integrations/{provider}/callback", operation_id = "completeIntegrationConnect", security((), ("bearer" = [])), tag = "integrations",
     params(("provider" = crate::provider::Provider, Path), CallbackQuery),
     responses((status = 201, body = ConnectionResponse, description = "a new connection"),
               (status = 200, body = ConnectionResponse, description = "an existing connection to the same account, reconnected"),

@@ -98,7 +98,7 @@ async fn owned(
         .ok_or_else(|| not_found("connection"))
 }
 
-#[utoipa::path(get, path = "/api/v1/integrations", tag = "integrations", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/integrations", operation_id = "listConnections", tag = "integrations", security(("bearer" = [])),
     responses((status = 200, body = ConnectionList)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn list(user: AuthUser, state: web::Data<Integrations>) -> Result<HttpResponse, Error> {
@@ -111,7 +111,7 @@ pub async fn list(user: AuthUser, state: web::Data<Integrations>) -> Result<Http
     Ok(HttpResponse::Ok().json(ConnectionList { items, total }))
 }
 
-#[utoipa::path(post, path = "/api/v1/integrations/{id}/test", tag = "integrations", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/test", operation_id = "testConnection", tag = "integrations", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = TestResult), (status = 404)))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id, connection_id = %id))]
@@ -214,7 +214,7 @@ async fn probe(state: &Integrations, row: &connections::Model) -> Result<(), Err
         .map(|_| ())
 }
 
-#[utoipa::path(delete, path = "/api/v1/integrations/{id}", tag = "integrations", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/integrations/{id}", operation_id = "deleteConnection", tag = "integrations", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 204, description = "deleted; `X-Echoflow-Revoked` tells whether the provider revoked the grant",
         headers(("x-echoflow-revoked" = String, description = "true, false or not_attempted"))),
