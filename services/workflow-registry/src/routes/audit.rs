@@ -43,7 +43,7 @@ pub struct AuditList {
 }
 
 /// Changes to the caller's workflows, newest first.
-#[utoipa::path(get, path = "/api/v1/audit-log", tag = "workflows", params(AuditQuery, PaginationParams),
+#[utoipa::path(get, path = "/api/v1/audit-log", operation_id = "listAuditLog", tag = "workflows", params(AuditQuery, PaginationParams),
     responses((status = 200, body = AuditList)), security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn list(

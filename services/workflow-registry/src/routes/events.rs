@@ -37,7 +37,7 @@ fn invalid(field: &str, message: impl std::fmt::Display) -> ApiError {
 /// Publish a CloudEvent (structured JSON, `specversion` 1.0, with `id`,
 /// `source` and `type`; optional `chatbotid`, `time`, `subject`, `data`).
 /// A repeat of the same `source` and `id` starts nothing again.
-#[utoipa::path(post, path = "/api/v1/events", tag = "events",
+#[utoipa::path(post, path = "/api/v1/events", operation_id = "publishEvent", tag = "events",
     request_body(content = Object, description = "a CloudEvent 1.0 in structured JSON mode"),
     responses((status = 202, body = EventAccepted),
         (status = 422, description = "not a valid CloudEvent, a userid other than the caller's, or a type only echoflow emits (chatbot.deleted, chatbot.end_user_erased)"),

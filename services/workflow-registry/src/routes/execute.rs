@@ -57,7 +57,7 @@ fn execute_request(body: &[u8]) -> Result<ExecuteRequest, ApiError> {
 }
 
 /// Run the workflow's current version now, with `input` as the trigger data.
-#[utoipa::path(post, path = "/api/v1/workflows/{id}/execute", tag = "workflows", request_body = ExecuteRequest,
+#[utoipa::path(post, path = "/api/v1/workflows/{id}/execute", operation_id = "executeWorkflow", tag = "workflows", request_body = ExecuteRequest,
     responses((status = 202, body = Accepted), (status = 400, description = "the body is not JSON"),
               (status = 404, description = "not found"), (status = 422, description = "the body is not {input?}")),
     security(("bearer" = [])))]

@@ -93,7 +93,7 @@ fn summary(t: Template) -> (TemplateSummary, Value) {
 }
 
 /// The template library, optionally of one category.
-#[utoipa::path(get, path = "/api/v1/templates", tag = "templates", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/templates", operation_id = "listTemplates", tag = "templates", params(ListQuery),
     responses((status = 200, body = TemplateList), (status = 422, description = "unknown category")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip(db, user, query), fields(user_id = %user.id))]
@@ -124,7 +124,7 @@ pub async fn list(
 }
 
 /// One template with its parameters and definition.
-#[utoipa::path(get, path = "/api/v1/templates/{id}", tag = "templates",
+#[utoipa::path(get, path = "/api/v1/templates/{id}", operation_id = "getTemplate", params(("id" = String, Path, max_length = 100, pattern = "^[a-z0-9-]+$", example = "lead-capture-crm", description = "the template's id, a slug")), tag = "templates",
     responses((status = 200, body = TemplateDetail), (status = 404, description = "no such template")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip(db, user), fields(user_id = %user.id))]
@@ -145,7 +145,7 @@ pub async fn get(
 
 /// Create a workflow from a template for one of the caller's chatbots, with
 /// the parameters substituted (the answer of `POST /api/v1/workflows`).
-#[utoipa::path(post, path = "/api/v1/templates/{id}/instantiate", tag = "templates",
+#[utoipa::path(post, path = "/api/v1/templates/{id}/instantiate", operation_id = "instantiateTemplate", params(("id" = String, Path, max_length = 100, pattern = "^[a-z0-9-]+$", example = "lead-capture-crm", description = "the template's id, a slug")), tag = "templates",
     request_body = InstantiateTemplate,
     responses((status = 201, body = super::workflows::WorkflowResponse),
               (status = 404, description = "no such template, or not the caller's chatbot"),

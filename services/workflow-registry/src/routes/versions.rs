@@ -69,7 +69,7 @@ async fn owned(
 }
 
 /// Every version of the workflow, newest first.
-#[utoipa::path(get, path = "/api/v1/workflows/{id}/versions", tag = "workflows",
+#[utoipa::path(get, path = "/api/v1/workflows/{id}/versions", operation_id = "listWorkflowVersions", tag = "workflows",
     responses((status = 200, body = VersionList), (status = 404, description = "not found")), security(("bearer" = [])))]
 #[tracing::instrument(skip(db, user), fields(user_id = %user.id))]
 pub async fn list(
@@ -102,7 +102,7 @@ pub async fn list(
 }
 
 /// One version's graph.
-#[utoipa::path(get, path = "/api/v1/workflows/{id}/versions/{version}", tag = "workflows",
+#[utoipa::path(get, path = "/api/v1/workflows/{id}/versions/{version}", operation_id = "getWorkflowVersion", tag = "workflows",
     responses((status = 200, body = VersionDetail), (status = 404, description = "not found")), security(("bearer" = [])))]
 #[tracing::instrument(skip(db, user), fields(user_id = %user.id))]
 pub async fn get(
@@ -125,7 +125,7 @@ pub async fn get(
 }
 
 /// Roll back: a new version whose graph is that of an earlier one.
-#[utoipa::path(post, path = "/api/v1/workflows/{id}/rollback", tag = "workflows", request_body = RollbackRequest,
+#[utoipa::path(post, path = "/api/v1/workflows/{id}/rollback", operation_id = "rollbackWorkflow", tag = "workflows", request_body = RollbackRequest,
     responses((status = 200, body = super::workflows::WorkflowResponse), (status = 404, description = "no such workflow or version"),
               (status = 422, description = "that version no longer validates")),
     security(("bearer" = [])))]
@@ -163,7 +163,7 @@ pub async fn rollback(
 
 /// Copy the workflow's current version into a new workflow (version 1, its
 /// own webhook token) for one of the caller's chatbots.
-#[utoipa::path(post, path = "/api/v1/workflows/{id}/copy", tag = "workflows", request_body = CopyRequest,
+#[utoipa::path(post, path = "/api/v1/workflows/{id}/copy", operation_id = "copyWorkflow", tag = "workflows", request_body = CopyRequest,
     responses((status = 201, body = super::workflows::WorkflowResponse), (status = 404, description = "not found")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip(db, public, user, body, chatbots, limits), fields(user_id = %user.id))]
@@ -280,7 +280,7 @@ fn compare(before: &Value, after: &Value, list: &str, ignore: &str) -> Changes {
 }
 
 /// Which nodes and edges were added, removed or changed from `from` to `to`.
-#[utoipa::path(get, path = "/api/v1/workflows/{id}/diff", tag = "workflows", params(DiffQuery),
+#[utoipa::path(get, path = "/api/v1/workflows/{id}/diff", operation_id = "diffWorkflowVersions", tag = "workflows", params(DiffQuery),
     responses((status = 200, body = VersionDiff), (status = 404, description = "no such workflow or version")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip(db, user, query), fields(user_id = %user.id))]
@@ -337,7 +337,7 @@ mod tests {
 }
 
 /// Rotate the webhook token: the old URL stops working at once.
-#[utoipa::path(post, path = "/api/v1/workflows/{id}/webhook/rotate", tag = "workflows",
+#[utoipa::path(post, path = "/api/v1/workflows/{id}/webhook/rotate", operation_id = "rotateWebhookToken", tag = "workflows",
     responses((status = 200, body = super::workflows::WorkflowResponse), (status = 404, description = "not found"),
               (status = 409, description = "the workflow has no webhook trigger")),
     security(("bearer" = [])))]

@@ -23,7 +23,7 @@ const WITHHELD_HEADERS: [&str; 4] = [
 const DEFAULT_SIGNATURE_HEADER: &str = "x-echoflow-signature";
 
 /// Call a workflow's webhook. The trigger data is `{body, headers, query}`.
-#[utoipa::path(post, path = "/hooks/{token}", tag = "workflows",
+#[utoipa::path(post, path = "/hooks/{token}", operation_id = "receiveWebhook", security((), ("webhookSignature" = [])), tag = "workflows",
     params(("token" = String, Path, pattern = "^[0-9a-f]{64}$", description = "the workflow's webhook token (64 hex digits)")),
     request_body(content = Object, description = "any body: JSON, form or text"),
     responses((status = 202, body = Accepted), (status = 401, description = "bad signature"), (status = 404, description = "no active workflow for this token")))]

@@ -93,7 +93,7 @@ pub(crate) fn check_name(name: &str) -> Result<String, ApiError> {
 }
 
 /// Create a workflow (version 1).
-#[utoipa::path(post, path = "/api/v1/workflows", tag = "workflows", request_body = CreateWorkflow,
+#[utoipa::path(post, path = "/api/v1/workflows", operation_id = "createWorkflow", tag = "workflows", request_body = CreateWorkflow,
     responses((status = 201, body = WorkflowResponse), (status = 422, description = "invalid graph, with the path of the fault")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip(db, public, body, user, chatbots, limits, secrets), fields(user_id = %user.id))]
@@ -125,7 +125,7 @@ pub async fn create(
 }
 
 /// One workflow with its current definition.
-#[utoipa::path(get, path = "/api/v1/workflows/{id}", tag = "workflows",
+#[utoipa::path(get, path = "/api/v1/workflows/{id}", operation_id = "getWorkflow", tag = "workflows",
     responses((status = 200, body = WorkflowResponse), (status = 404, description = "not found")), security(("bearer" = [])))]
 #[tracing::instrument(skip(db, public, user), fields(user_id = %user.id))]
 pub async fn get(
@@ -156,7 +156,7 @@ pub async fn get(
 }
 
 /// The caller's workflows, newest first.
-#[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows", params(ListQuery, PaginationParams),
+#[utoipa::path(get, path = "/api/v1/workflows", operation_id = "listWorkflows", tag = "workflows", params(ListQuery, PaginationParams),
     responses((status = 200, body = WorkflowList)), security(("bearer" = [])))]
 #[tracing::instrument(skip(db, public, user, query), fields(user_id = %user.id))]
 pub async fn list(
@@ -222,7 +222,7 @@ pub async fn list(
 }
 
 /// Update a workflow: every save is a new immutable version.
-#[utoipa::path(put, path = "/api/v1/workflows/{id}", tag = "workflows", request_body = UpdateWorkflow,
+#[utoipa::path(put, path = "/api/v1/workflows/{id}", operation_id = "updateWorkflow", tag = "workflows", request_body = UpdateWorkflow,
     responses((status = 200, body = WorkflowResponse), (status = 404, description = "not found"), (status = 422, description = "invalid graph")),
     security(("bearer" = [])))]
 #[allow(clippy::too_many_arguments)]
@@ -293,7 +293,7 @@ pub async fn update(
 }
 
 /// Delete a workflow, its versions and its webhook. Its executions stay.
-#[utoipa::path(delete, path = "/api/v1/workflows/{id}", tag = "workflows",
+#[utoipa::path(delete, path = "/api/v1/workflows/{id}", operation_id = "deleteWorkflow", tag = "workflows",
     responses((status = 204, description = "deleted"), (status = 404, description = "not found")), security(("bearer" = [])))]
 #[tracing::instrument(skip(db, user), fields(user_id = %user.id))]
 pub async fn delete(
