@@ -9,3 +9,4 @@ pub mod chatbot_lifecycle;
 pub mod conversation;
 pub mod integrations;
 pub mod scenarios;
+pub mod sync_webhooks;

@@ -282,3 +282,29 @@ async fn deleting_a_chatbot_and_erasing_an_end_user_in_one_process() {
     up.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Synchronous webhooks in one process: the registry waits for the
+/// executor's answer on the in-process bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_waits_answers_with_the_workflows_response_in_one_process() {
+    let dir = std::env::temp_dir().join(format!("echoflow-e2e-{}", uuid::Uuid::new_v4().simple()));
+    let port = free_port();
+    let env = vec![(
+        "ECHOFLOW_EXECUTOR__ALLOW_NETWORKS".to_string(),
+        "127.0.0.0/8".to_string(),
+    )];
+    let dir_arg = dir.display().to_string();
+    let port_arg = port.to_string();
+    let mut up = Service::start(
+        "up",
+        port,
+        &["up", "--port", &port_arg, "--data-dir", &dir_arg],
+        &env,
+    )
+    .await;
+    let mut api = Api::new(up.base_url());
+    api.sign_up("sync-hooks@example.com").await;
+    echoflow_e2e::sync_webhooks::journey(&api).await;
+    up.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,7 +13,7 @@ pub mod v1 {
 pub use cloudevent::CloudEventError;
 pub use events::{CloudEventBuilder, EventType};
 pub use prost::Message;
-pub use v1::{ExecutionJob, ExecutionUpdate, TriggerEvent, UpdateKind};
+pub use v1::{ExecutionJob, ExecutionUpdate, TriggerEvent, UpdateKind, WebhookResponse};
 
 /// Content type of protobuf-encoded messages on the bus.
 pub const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
@@ -21,6 +21,8 @@ pub const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
 pub const CLOUDEVENTS_CONTENT_TYPE: &str = "application/cloudevents+json";
 /// Routing key of ExecutionJobs on `echoflow.jobs`.
 pub const JOB_ROUTING_KEY: &str = "execution";
+/// Routing key of WebhookResponses on `echoflow.responses`.
+pub const WEBHOOK_RESPONSE_ROUTING_KEY: &str = "webhook.response";
 
 /// Why a message body could not be decoded.
 #[derive(Debug, thiserror::Error)]
@@ -71,5 +73,21 @@ impl ExecutionUpdate {
             what: "ExecutionUpdate",
             reason: e.to_string(),
         })
+    }
+}
+
+impl WebhookResponse {
+    pub fn decode_bytes(body: &[u8]) -> Result<Self, DecodeError> {
+        let response = <Self as Message>::decode(body).map_err(|e| DecodeError {
+            what: "WebhookResponse",
+            reason: e.to_string(),
+        })?;
+        if uuid::Uuid::parse_str(&response.execution_id).is_err() {
+            return Err(DecodeError {
+                what: "WebhookResponse",
+                reason: format!("execution_id {:?} is not a UUID", response.execution_id),
+            });
+        }
+        Ok(response)
     }
 }

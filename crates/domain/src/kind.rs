@@ -66,6 +66,8 @@ node_kinds! {
     ActionHubspotCreateContact = "action.hubspot_create_contact",
     ActionSheetsAppendRow = "action.sheets_append_row",
     ActionSalesforceCreateLead = "action.salesforce_create_lead",
+    /// Answers the waiting webhook caller (`trigger.webhook` with `respond: when_finished`).
+    ActionRespond = "action.respond",
     FlowMerge = "flow.merge",
 }
 
@@ -120,7 +122,8 @@ impl NodeKind {
             | ActionSlackPostMessage
             | ActionHubspotCreateContact
             | ActionSheetsAppendRow
-            | ActionSalesforceCreateLead => Category::Action,
+            | ActionSalesforceCreateLead
+            | ActionRespond => Category::Action,
         }
     }
 

@@ -8,6 +8,7 @@ pub mod graph;
 mod integration;
 mod kind;
 mod path;
+pub mod respond;
 mod trigger;
 
 pub use graph::*;

@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::catalogue::MAX_DEBOUNCE_SECONDS;
 use crate::graph::PlanNode;
 use crate::kind::NodeKind;
+use crate::respond::RespondMode;
 
 /// A trigger node's kind and config, typed.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +39,11 @@ pub struct WebhookTrigger {
     pub idempotency_header: Option<String>,
     pub dedupe_payload: bool,
     pub dedupe_window_seconds: Option<i64>,
+    /// Whether the caller waits for the workflow's answer.
+    pub respond: RespondMode,
+    /// With `respond: when_finished`, how long the caller waits at most
+    /// (the registry caps it by its own maximum).
+    pub respond_timeout_seconds: Option<i64>,
 }
 
 /// `trigger.schedule`: a cron expression and its time zone, parsed by the registry.
@@ -130,6 +136,10 @@ impl TriggerSpec {
                 idempotency_header: text(config, "idempotency_header"),
                 dedupe_payload: config.get("dedupe_payload").and_then(Value::as_bool) == Some(true),
                 dedupe_window_seconds: config.get("dedupe_window_seconds").and_then(Value::as_i64),
+                respond: RespondMode::of_config(config),
+                respond_timeout_seconds: config
+                    .get("respond_timeout_seconds")
+                    .and_then(Value::as_i64),
             }),
             TriggerManual => Self::Manual,
             TriggerSchedule => Self::Schedule(ScheduleTrigger {

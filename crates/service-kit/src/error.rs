@@ -56,6 +56,9 @@ error_codes! {
     RateLimited = ("RATE_LIMITED", TOO_MANY_REQUESTS, "too many requests; retry later"),
     ServiceUnavailable = ("SERVICE_UNAVAILABLE", SERVICE_UNAVAILABLE, "the service is unavailable; retry later"),
     Internal = ("INTERNAL_ERROR", INTERNAL_SERVER_ERROR, "an unexpected error occurred"),
+    /// Registry: a synchronous webhook's workflow failed (or was cancelled)
+    /// before it answered; details carry the execution id.
+    WorkflowFailed = ("WORKFLOW_FAILED", INTERNAL_SERVER_ERROR, "the workflow failed"),
     /// Integrations: an OAuth callback's state is unknown, expired, spent or another provider's.
     InvalidState = ("INVALID_STATE", BAD_REQUEST, "the authorization state is invalid or expired"),
     /// Integrations: the user (or the provider) refused the authorization.
@@ -240,6 +243,7 @@ mod tests {
             ("RATE_LIMITED", 429),
             ("SERVICE_UNAVAILABLE", 503),
             ("INTERNAL_ERROR", 500),
+            ("WORKFLOW_FAILED", 500),
             ("INVALID_STATE", 400),
             ("ACCESS_DENIED", 400),
             ("TOKEN_EXCHANGE_FAILED", 502),

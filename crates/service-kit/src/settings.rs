@@ -117,6 +117,14 @@ webhook_signature_tolerance_secs = 300
 # data/integrations.keys).
 encryption_keys = "dev:ZWNob2Zsb3ctZGV2ZWxvcG1lbnQta2V5LTMyYnl0ZXM="
 active_key_id = "dev"
+# A webhook whose trigger sets respond = "when_finished" keeps its caller
+# waiting at most this long (the trigger's respond_timeout_seconds, capped
+# here), then answers 202 with the execution id. Keep it under the gateway's
+# 60 s upstream timeout.
+webhook_respond_max_secs = 50
+# At most this many callers wait at once per registry replica; more are
+# answered 503 (Retry-After) and start nothing.
+webhook_max_waiting = 1000
 
 [executor]
 allow_networks = ""

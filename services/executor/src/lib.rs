@@ -7,6 +7,7 @@ pub mod consumers;
 pub mod engine;
 pub mod jobs;
 pub mod openapi;
+pub mod responses;
 pub mod routes;
 pub mod settings;
 pub mod startup;

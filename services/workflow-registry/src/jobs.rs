@@ -51,7 +51,12 @@ impl JobSubmitter {
         version: &CurrentPlan,
         trigger: TriggerEvent,
     ) -> Result<Uuid, sea_orm::DbErr> {
-        let job = build_job(workflow, version, trigger);
+        self.submit_job(build_job(workflow, version, trigger)).await
+    }
+
+    /// Queues `job` (made by [`build_job`], so its execution id is known
+    /// before it can run); returns the execution id.
+    pub async fn submit_job(&self, job: ExecutionJob) -> Result<Uuid, sea_orm::DbErr> {
         let execution_id = Uuid::parse_str(&job.execution_id)
             .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
         let body = job.encode_to_vec();
@@ -74,6 +79,18 @@ impl JobSubmitter {
         window: chrono::Duration,
     ) -> Result<Submitted, sea_orm::DbErr> {
         let job = build_job(workflow, version, trigger);
+        self.submit_job_once(workflow, job, dedupe_key, window)
+            .await
+    }
+
+    /// [`Self::submit_once`] for a job already made by [`build_job`].
+    pub async fn submit_job_once(
+        &self,
+        workflow: &workflows::Model,
+        job: ExecutionJob,
+        dedupe_key: &str,
+        window: chrono::Duration,
+    ) -> Result<Submitted, sea_orm::DbErr> {
         let execution_id = Uuid::parse_str(&job.execution_id)
             .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
         let txn = self.db.begin().await?;

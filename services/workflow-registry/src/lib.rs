@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod openapi;
 pub mod ownership;
+pub mod responses;
 pub mod routes;
 pub mod scheduler;
 pub mod settings;

@@ -26,6 +26,12 @@ pub struct RegistrySettings {
     pub encryption_keys: SecretString,
     /// The key new secrets are sealed under.
     pub active_key_id: String,
+    /// The longest a webhook caller waits for a `respond: when_finished`
+    /// workflow, whatever its trigger asks (then 202 with the execution id).
+    pub webhook_respond_max_secs: u64,
+    /// The most webhook callers one replica keeps waiting at once; beyond,
+    /// a `when_finished` call is refused with 503 and starts nothing.
+    pub webhook_max_waiting: usize,
 }
 
 impl Settings {

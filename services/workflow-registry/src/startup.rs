@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::consumers::trigger_events::TriggerEventConsumer;
 use crate::jobs::JobSubmitter;
 use crate::ownership::ChatbotDirectory;
+use crate::responses::{ResponseWaiters, SyncWebhooks};
 use crate::routes::workflows::GraphLimits;
 use crate::routes::{
     PublicUrl, audit, events, execute, node_types, templates, versions, webhooks, workflows,
@@ -29,6 +30,8 @@ pub struct Application {
     scheduler_tick: std::time::Duration,
     stop_background: CancellationToken,
     relay: echoflow_bus::outbox::OutboxHandle,
+    /// Answers for webhook callers waiting on this replica (`echoflow.responses`).
+    responses: echoflow_bus::Subscription,
 }
 
 impl Service for Application {
@@ -88,6 +91,12 @@ impl Service for Application {
             ChatbotDirectory::new(&services.chat_url, internal_token.clone())?
                 .with_integrations(&services.integrations_url),
         );
+        let waiters = ResponseWaiters::new(settings.registry.webhook_max_waiting);
+        let responses = waiters.subscribe(&bus, stop_background.clone()).await?;
+        let sync = web::Data::new(SyncWebhooks {
+            waiters,
+            max_wait_secs: settings.registry.webhook_respond_max_secs,
+        });
         let db_data = web::Data::new(db.clone());
         let server = http.serve(move |cfg| {
             cfg.app_data(db_data.clone())
@@ -95,6 +104,7 @@ impl Service for Application {
                 .app_data(public.clone())
                 .app_data(chatbots.clone())
                 .app_data(secrets.clone())
+                .app_data(sync.clone())
                 .app_data(limits.clone())
                 .service(
                     web::scope("/api/v1")
@@ -141,6 +151,7 @@ impl Service for Application {
             scheduler_tick: std::time::Duration::from_millis(settings.registry.scheduler_tick_ms),
             stop_background,
             relay,
+            responses,
         })
     }
 
@@ -171,6 +182,7 @@ impl Service for Application {
         let consumed = consuming.await;
         let scheduled = scheduling.await;
         self.stop_background.cancel();
+        self.responses.stopped().await;
         self.relay.stopped().await;
         served?;
         consumed??;

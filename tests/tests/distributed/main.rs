@@ -17,6 +17,7 @@ mod executor_crashes;
 mod journeys;
 mod schedules;
 mod startup_secrets;
+mod sync_webhooks;
 
 struct Cluster {
     /// The environment every service gets (its port aside), to start more.

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::{MAX_DEBOUNCE_SECONDS, NodeTypeSpec, config_schema};
 use crate::kind::NodeKind;
+use crate::respond::{DEFAULT_TIMEOUT_SECONDS, MAX_STATUS, MAX_TIMEOUT_SECONDS, MIN_STATUS};
 
 /// The palette entry of `kind`.
 pub(super) fn spec_of(kind: NodeKind) -> NodeTypeSpec {
@@ -38,7 +39,11 @@ pub(super) fn spec_of(kind: NodeKind) -> NodeTypeSpec {
                         "description": "A delivery repeating this header's value within the window answers with the first delivery's execution."},
                     "dedupe_payload": {"type": "boolean", "default": false,
                         "description": "Also treat a delivery without the header whose body is byte-identical to an earlier one as a repeat."},
-                    "dedupe_window_seconds": {"type": "integer", "minimum": 1, "maximum": 604_800, "default": 86_400}
+                    "dedupe_window_seconds": {"type": "integer", "minimum": 1, "maximum": 604_800, "default": 86_400},
+                    "respond": {"type": "string", "enum": ["immediately", "when_finished"], "default": "immediately",
+                        "description": "immediately: answer 202 with the execution id once the run is queued. when_finished: the caller waits for the workflow's answer: its action.respond step (status, headers, body), else when the run ends 200 with the last step's output, or 500 with the execution id when it failed; after respond_timeout_seconds, 202 with the execution id."},
+                    "respond_timeout_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_TIMEOUT_SECONDS, "default": DEFAULT_TIMEOUT_SECONDS,
+                        "description": "With respond: when_finished, how long the caller waits before it gets 202 with the execution id; capped by the registry's webhook_respond_max_secs."}
                 }),
                 &[],
             ),
@@ -336,6 +341,27 @@ pub(super) fn spec_of(kind: NodeKind) -> NodeTypeSpec {
                 "last_name": "{{ steps.extract.output.last_name }}",
                 "company": "{{ steps.extract.output.company }}",
                 "email": "{{ trigger.data.user_email }}"
+            }),
+        ),
+        ActionRespond => entry(
+            "Respond to webhook",
+            "Answers the waiting webhook caller with a status, headers and a body (JSON, or a string sent as text), \
+             so the workflow serves as an API. Only in a workflow whose trigger is a webhook with respond: when_finished; \
+             the first respond step reached answers and the run goes on. Status 200 to 599; no hop-by-hop, Content-Length, \
+             Set-Cookie or X-Echoflow-* headers; body at most 256 KiB. Output: {status, headers, body}.",
+            config_schema(
+                json!({
+                    "status": {"type": "integer", "minimum": MIN_STATUS, "maximum": MAX_STATUS, "default": 200},
+                    "headers": string_map(),
+                    "body": {"description": "JSON (sent as application/json) or a string (sent as text/plain); expressions are rendered."}
+                }),
+                &[],
+            ),
+            &[],
+            json!({
+                "status": 201,
+                "headers": {"Location": "/orders/{{ steps.save.output.id }}"},
+                "body": {"id": "{{ steps.save.output.id }}", "status": "created"}
             }),
         ),
         FlowMerge => entry(

@@ -16,6 +16,7 @@ pub fn compile(def: &FlowDefinition) -> Result<ExecutionPlan, Vec<GraphFault>> {
     let graph = check_nodes(def, &mut faults);
     check_edges(def, &graph, &mut faults);
     check_cycles(def, &graph, &mut faults);
+    check_respond_nodes(def, &graph, &mut faults);
     match graph.trigger {
         Some(trigger) if faults.is_empty() => build_plan(def, &graph, trigger).map_err(|f| vec![f]),
         _ => Err(faults.into_sorted()),
@@ -232,6 +233,22 @@ fn check_handle(node: &Node, kind: Option<NodeKind>, handle: Option<&str>) -> Re
             node.id
         ),
     })
+}
+
+/// `action.respond` answers a waiting webhook caller: each one is a fault
+/// unless the trigger is a `trigger.webhook` with `respond: when_finished`.
+fn check_respond_nodes(def: &FlowDefinition, graph: &Graph<'_>, faults: &mut Faults) {
+    let trigger = graph
+        .trigger
+        .and_then(|t| graph.kinds[t].map(|kind| (kind, &def.nodes[t].data.config)));
+    let Some(message) = crate::respond::misplaced(trigger) else {
+        return;
+    };
+    for (i, kind) in graph.kinds.iter().enumerate() {
+        if *kind == Some(NodeKind::ActionRespond) {
+            faults.push(Place::Node(i), path::key(&node_path(i), "type"), &message);
+        }
+    }
 }
 
 /// Reports the edges that close a cycle. A depth-first walk (from the

@@ -27,6 +27,7 @@ pub(super) fn check_config(kind: NodeKind, node: &Node, at: &str) -> Vec<GraphFa
         NodeKind::ConditionIf => faults.extend(check_expression_field(config, "condition", at)),
         NodeKind::TriggerEvent => faults.extend(check_expression_field(config, "filter", at)),
         NodeKind::ConditionSwitch => faults.extend(check_cases(config, at)),
+        NodeKind::ActionRespond => faults.extend(crate::respond::config_faults(config, at)),
         _ => {}
     }
     faults

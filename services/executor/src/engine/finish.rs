@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::Engine;
 use crate::store::dead_letters::{self, FailedStep};
 use crate::store::{executions, status, steps, wakeups};
-use crate::updates;
+use crate::{responses, updates};
 
 /// How an execution ends, and what it failed at.
 pub(crate) struct Ending<'a> {
@@ -77,6 +77,7 @@ pub(crate) async fn finish_in<C: sea_orm::ConnectionTrait>(
         duration,
     )
     .await?;
+    responses::enqueue_final(txn, execution, end.status, end.error.as_deref()).await?;
     if end.dead_letter {
         let error = end.error.clone().unwrap_or_default();
         let id = dead_letters::record_failed(txn, execution, end.failed.as_ref(), &error).await?;

@@ -5,6 +5,7 @@
 
 use chrono::Utc;
 use echoflow_contracts::UpdateKind;
+use echoflow_domain::NodeKind;
 use echoflow_service_kit::db::begin_writer;
 use sea_orm::{DatabaseTransaction, DbErr};
 use serde_json::Value;
@@ -16,7 +17,7 @@ use super::finish::{Ending, ending, finish_in};
 use super::ready::{Shared, StepResult, Then, Wake};
 use super::replay::StepRun;
 use crate::store::{executions, status, steps, wakeups};
-use crate::updates;
+use crate::{responses, updates};
 
 /// How a step's attempt ended, for its commit.
 pub(super) enum Settle {
@@ -110,6 +111,12 @@ impl Engine {
             shared.walk().ended = true;
             return Ok(NodeOutcome::Finished);
         };
+        // An answer for a waiting webhook caller commits with its step.
+        let responds =
+            node.node_type == NodeKind::ActionRespond && record.status == status::COMPLETED;
+        if responds && let Some(output) = &record.output {
+            responses::enqueue_responded(&txn, &execution, output).await?;
+        }
         if let Some(end) = &end {
             finish_in(&txn, &execution, end, shared.limited).await?;
         }
@@ -124,6 +131,9 @@ impl Engine {
             .await?;
         }
         txn.commit().await?;
+        if responds {
+            self.relay.notify();
+        }
         if matches!(then, Then::Wait(_)) {
             shared.parked.cancel();
         }

@@ -14,5 +14,6 @@ mod helpers;
 mod methods;
 mod network;
 mod parallel;
+mod respond;
 mod step_failures;
 mod steps;

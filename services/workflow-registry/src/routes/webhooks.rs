@@ -6,9 +6,11 @@ use echoflow_contracts::EventType;
 use echoflow_domain::{TriggerSpec, WebhookTrigger};
 use echoflow_service_kit::{ApiError, ErrorCode};
 use serde_json::{Map, Value, json};
+use uuid::Uuid;
 
 use super::execute::Accepted;
-use crate::jobs::{JobSubmitter, Submitted, local_event};
+use crate::jobs::{JobSubmitter, Submitted, build_job, local_event};
+use crate::responses::{self, SyncWebhooks};
 use crate::store::webhooks;
 use crate::webhook_secrets::WebhookSecrets;
 use crate::webhook_signature::{self, Scheme};
@@ -23,14 +25,21 @@ const WITHHELD_HEADERS: [&str; 4] = [
 const DEFAULT_SIGNATURE_HEADER: &str = "x-echoflow-signature";
 
 /// Call a workflow's webhook. The trigger data is `{body, headers, query}`.
+/// With the trigger's `respond: when_finished` the caller waits for the
+/// workflow's answer (up to `respond_timeout_seconds`, capped by the server).
 #[utoipa::path(post, path = "/hooks/{token}", operation_id = "receiveWebhook", security((), ("webhookSignature" = [])), tag = "workflows",
     params(("token" = String, Path, pattern = "^[0-9a-f]{64}$", description = "the workflow's webhook token (64 hex digits)")),
     request_body(content = Object, description = "any body: JSON, form or text"),
-    responses((status = 202, body = Accepted), (status = 401, description = "bad signature"), (status = 404, description = "no active workflow for this token")))]
+    responses((status = 202, body = Accepted, description = "the run is queued (respond: immediately), or a when_finished workflow did not answer within its timeout (the X-Echoflow-Execution-Id header names the run)"),
+        (status = "2XX", description = "respond: when_finished: the workflow's answer: the status, headers and body of its first action.respond step, or 200 with the last step's output (JSON) when it finished without one; X-Echoflow-Execution-Id names the run"),
+        (status = 401, description = "bad signature"), (status = 404, description = "no active workflow for this token"),
+        (status = 500, description = "respond: when_finished: the workflow failed or was cancelled before it answered (WORKFLOW_FAILED, details.execution_id)"),
+        (status = 503, description = "respond: when_finished: too many callers are waiting on this server (Retry-After); nothing was started")))]
 #[tracing::instrument(skip_all)]
 pub async fn receive(
     jobs: web::Data<JobSubmitter>,
     secrets: web::Data<WebhookSecrets>,
+    sync: web::Data<SyncWebhooks>,
     req: HttpRequest,
     token: web::Path<String>,
     body: Result<web::Bytes, actix_web::Error>,
@@ -58,14 +67,29 @@ pub async fn receive(
         .data(data)
         .build();
     let replay_window = (scheme == Some(Scheme::Timestamped)).then_some(secrets.tolerance_secs);
-    let Some((key, window)) = dedupe_key(&trigger, &req, &body, replay_window)? else {
-        let execution_id = jobs.submit(&wf, &version, event).await?;
-        return Ok(HttpResponse::Accepted().json(Accepted::new(execution_id)));
+    let dedupe = dedupe_key(&trigger, &req, &body, replay_window)?;
+    let job = build_job(&wf, &version, event);
+    let execution_id = Uuid::parse_str(&job.execution_id).map_err(ApiError::internal)?;
+    // `respond: when_finished`: the caller waits from before the job is queued.
+    let waiter = match sync.wait_for(&trigger, execution_id) {
+        Ok(waiter) => waiter,
+        Err(busy) => return Ok(busy.response()),
     };
-    match jobs.submit_once(&wf, &version, event, &key, window).await? {
-        Submitted::New(execution_id) => {
-            Ok(HttpResponse::Accepted().json(Accepted::new(execution_id)))
-        }
+    let submitted = match dedupe {
+        None => Submitted::New(jobs.submit_job(job).await?),
+        Some((key, window)) => jobs.submit_job_once(&wf, job, &key, window).await?,
+    };
+    match submitted {
+        Submitted::New(execution_id) => match waiter {
+            Some(waiter) => match waiter.answer(sync.limit(&trigger)).await {
+                Some(response) => Ok(responses::http_answer(&response)),
+                // Timed out: the run goes on; the caller looks it up by its id.
+                None => Ok(HttpResponse::Accepted()
+                    .insert_header((responses::EXECUTION_ID_HEADER, execution_id.to_string()))
+                    .json(Accepted::new(execution_id))),
+            },
+            None => Ok(HttpResponse::Accepted().json(Accepted::new(execution_id))),
+        },
         Submitted::Repeat(execution_id) => Ok(HttpResponse::Accepted()
             .insert_header((DUPLICATE_HEADER, "true"))
             .json(Accepted {

@@ -15,6 +15,7 @@ mod request_bodies;
 mod schedules;
 mod secrets;
 mod signatures;
+mod sync_webhooks;
 mod templates;
 mod versions;
 mod webhooks;

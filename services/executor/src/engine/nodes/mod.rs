@@ -12,6 +12,7 @@ pub mod delay;
 pub mod http;
 pub mod integrations;
 pub mod network;
+pub mod respond;
 
 use echoflow_domain::{IntegrationAction, NodeKind, PlanNode, expr};
 use serde_json::{Map, Value, json};
@@ -139,6 +140,7 @@ impl NodeRunner {
             Work::Ai => self.ai.generate(input).await,
             Work::SendMessage => self.chat.send_message(input, ctx, step).await,
             Work::TagConversation => self.chat.tag_conversation(input, ctx, step).await,
+            Work::Respond => respond::reply(input),
             Work::Integration(action) => {
                 let execution_id = step.key.split(':').next().unwrap_or_default();
                 self.integrations
@@ -176,6 +178,8 @@ pub enum Work {
     Ai,
     SendMessage,
     TagConversation,
+    /// `action.respond`: the answer to a waiting webhook caller, checked here.
+    Respond,
     /// Run by the integrations service.
     Integration(IntegrationAction),
 }
@@ -202,6 +206,7 @@ pub fn handler(kind: NodeKind) -> Handler {
         ActionAiText => Handler::Rendered(Work::Ai),
         ActionSendMessage => Handler::Rendered(Work::SendMessage),
         ActionTagConversation => Handler::Rendered(Work::TagConversation),
+        ActionRespond => Handler::Rendered(Work::Respond),
         ActionSlackPostMessage => integration(IntegrationAction::SlackPostMessage),
         ActionHubspotCreateContact => integration(IntegrationAction::HubspotCreateContact),
         ActionSheetsAppendRow => integration(IntegrationAction::SheetsAppendRow),

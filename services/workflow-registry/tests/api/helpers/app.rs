@@ -95,7 +95,12 @@ impl Drop for TestApp {
 
 /// The registry on a fresh PostgreSQL database.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Databases::Postgres(PgDatabase::new().await)).await
+    spawn_app_with(Databases::Postgres(PgDatabase::new().await), Vec::new()).await
+}
+
+/// The registry on a fresh PostgreSQL database, with these settings besides.
+pub async fn spawn_app_with_settings(extra: Vec<(&'static str, String)>) -> TestApp {
+    spawn_app_with(Databases::Postgres(PgDatabase::new().await), extra).await
 }
 
 /// The registry on temp SQLite files.
@@ -106,10 +111,14 @@ pub async fn spawn_app_on_sqlite() -> TestApp {
             Uuid::new_v4().simple()
         ))
     };
-    spawn_app_with(Databases::Sqlite(vec![file("registry"), file("chat")])).await
+    spawn_app_with(
+        Databases::Sqlite(vec![file("registry"), file("chat")]),
+        Vec::new(),
+    )
+    .await
 }
 
-async fn spawn_app_with(databases: Databases) -> TestApp {
+async fn spawn_app_with(databases: Databases, extra: Vec<(&'static str, String)>) -> TestApp {
     let executor = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/internal/executions"))
@@ -120,7 +129,7 @@ async fn spawn_app_with(databases: Databases) -> TestApp {
     let bus: SharedBus = Arc::new(InProcessBus::new());
     let shutdown = CancellationToken::new();
     let chat_address = spawn_chat(chat_url, INTERNAL_TOKEN, bus.clone(), shutdown.clone()).await;
-    let settings = Settings::load(&[
+    let mut overrides = vec![
         ("server.host", "127.0.0.1".into()),
         ("server.port", "0".into()),
         ("database.url", url),
@@ -132,8 +141,9 @@ async fn spawn_app_with(databases: Databases) -> TestApp {
         ("services.public_url", PUBLIC_URL.into()),
         ("telemetry.log_format", "pretty".into()),
         ("telemetry.otlp_endpoint", String::new()),
-    ])
-    .expect("settings load");
+    ];
+    overrides.extend(extra);
+    let settings = Settings::load(&overrides).expect("settings load");
     if std::env::var("TEST_LOG").is_ok_and(|v| !v.is_empty() && v != "0") {
         echoflow_service_kit::telemetry::init("workflow-registry", &settings.common.telemetry);
     }
