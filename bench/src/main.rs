@@ -1,6 +1,7 @@
 //! `make bench`: measures echoflow against the machine's own floors and
 //! writes `bench/results.json`. It reports; it never fails on a number.
 
+mod analytics;
 mod floors;
 mod load;
 mod report;
@@ -40,6 +41,9 @@ struct Args {
 }
 
 /// How much of each measurement to run.
+    /// Measure only the analytics overview (no floors, no load): its seeding, roll-up and latency.
+    #[arg(long)]
+    analytics_only: bool,
 struct Sizes {
     round_trips: usize,
     pipelined: usize,
@@ -53,6 +57,9 @@ struct Sizes {
 }
 
 impl Sizes {
+    /// Messages, and executions, seeded for the analytics overview.
+    analytics_rows: usize,
+    analytics_samples: usize,
     fn new(quick: bool) -> Self {
         if quick {
             Self {
@@ -68,6 +75,8 @@ impl Sizes {
             }
         } else {
             Self {
+                analytics_rows: 20_000,
+                analytics_samples: 10,
                 round_trips: 2_000,
                 pipelined: 20_000,
                 commits: 2_000,
@@ -82,6 +91,8 @@ impl Sizes {
             }
         }
     }
+                analytics_rows: 1_000_000,
+                analytics_samples: 50,
 }
 
 #[derive(Serialize, Default)]
@@ -112,6 +123,8 @@ pub struct ModeResults {
 }
 
 #[derive(Serialize)]
+    /// The analytics overview over a seeded history.
+    pub analytics: Option<analytics::AnalyticsPhase>,
 pub struct Results {
     pub date: String,
     pub run: &'static str,
@@ -164,7 +177,11 @@ async fn main() -> anyhow::Result<()> {
         binary.display()
     );
     let bar = bar();
-    let floors = measure_floors(&sizes, &bar).await?;
+    let floors = if args.analytics_only {
+        Floors::default()
+    } else {
+        measure_floors(&sizes, &bar).await?
+    };
     let mut modes = Vec::new();
     for mode in ["distributed", "embedded"] {
         if args.only.as_deref().is_some_and(|only| only != mode) {
@@ -175,7 +192,17 @@ async fn main() -> anyhow::Result<()> {
             "distributed" => Target::distributed(binary.clone()).await?,
             _ => Target::embedded(binary.clone()).await?,
         };
-        let result = measure_mode(&target, &sizes, &bar).await;
+        let result = if args.analytics_only {
+            analytics::measure(&target, sizes.analytics_rows, sizes.analytics_samples, &bar)
+                .await
+                .map(|phase| ModeResults {
+                    mode: mode.to_string(),
+                    analytics: Some(phase),
+                    ..ModeResults::default()
+                })
+        } else {
+            measure_mode(&target, &sizes, &bar).await
+        };
         target.stop().await;
         modes.push(result?);
     }
@@ -293,6 +320,9 @@ async fn measure_mode(
         )
         .await?;
         say(
+    // Last: the seeded history stays in the database afterwards.
+    let analytics =
+        analytics::measure(target, sizes.analytics_rows, sizes.analytics_samples, bar).await?;
             bar,
             format!(
                 "  {mode} saturation {rate}/s: {} completed/s, p99 {} ms",
@@ -305,6 +335,7 @@ async fn measure_mode(
         }
         saturation.push(phase);
         if !within {
+        analytics: Some(analytics),
             break;
         }
     }

@@ -174,6 +174,12 @@ pub fn table(results: &Results) -> String {
                 ">= 3,000/s"
             },
         ));
+        if let Some(a) = &mode.analytics {
+            out.push_str(&format!(
+                "  analytics overview, 30 days ({} msgs + {} execs over {} days) p50 / p95   {} / {}  p95 < 200 ms\n",
+                a.messages, a.executions, a.days, ms(a.p50_ms), ms(a.p95_ms),
+            ));
+        }
         for ((name, idle), (_, end)) in mode.idle_rss_kb.iter().zip(&mode.end_rss_kb) {
             out.push_str(&format!(
                 "  RSS {name:<20} idle / after saturation    {:>8} / {}  {}\n",

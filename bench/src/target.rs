@@ -178,6 +178,16 @@ impl Target {
         })
     }
 
+    /// A connection to another slice of the target's database (`chat`, ...).
+    pub async fn slice(&self, name: &str) -> anyhow::Result<DatabaseConnection> {
+        let url = match (&self.db, &self.data_dir) {
+            (Some(db), _) => db.url(),
+            (None, Some(dir)) => format!("sqlite://{}/{name}.db?mode=rwc", dir.display()),
+            (None, None) => anyhow::bail!("the target has no database"),
+        };
+        Ok(echoflow_service_kit::db::connect(&SecretString::from(url), name, 2).await?)
+    }
+
     /// Saves a workflow; returns the path of its webhook.
     pub async fn create_workflow(&self, definition: Value) -> anyhow::Result<String> {
         let body = json!({"name": "bench", "chatbot_id": self.api.chatbot_id(), "flow_definition": definition});

@@ -1,6 +1,7 @@
 //! Database migrations, one folder and one migrator per schema slice; each
 //! runs on PostgreSQL (the slice's schema) and SQLite (the slice's file).
 
+mod analytics;
 pub mod chat;
 pub mod executions;
 pub mod identity;

@@ -5,6 +5,7 @@
 //! (processes, databases, the API client) is `echoflow-test-support`.
 #![allow(clippy::unwrap_used)]
 
+pub mod analytics;
 pub mod chatbot_lifecycle;
 pub mod conversation;
 pub mod integrations;

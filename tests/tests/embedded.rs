@@ -42,6 +42,7 @@ async fn webhook_workflow_runs_end_to_end_in_one_process() {
     let bot = conversation::conversation_journey(&api).await;
     conversation::chatbots_are_private(&api.base, &bot).await;
     conversation::a_template_runs(&api).await;
+    echoflow_e2e::analytics::overview_of_known_data(&api.base).await;
     for slice in ["identity", "registry", "chat", "integrations", "executions"] {
         assert!(
             dir.join(format!("{slice}.db")).exists(),

@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_executions;
 mod m20261123_000002_durable_steps;
+mod m20261203_200001_analytics;
 
 pub struct ExecutionsMigrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for ExecutionsMigrator {
         vec![
             Box::new(m20261123_000001_create_executions::Migration),
             Box::new(m20261123_000002_durable_steps::Migration),
+            Box::new(m20261203_200001_analytics::Migration),
         ]
     }
 }

@@ -4,6 +4,7 @@
 //! that start workflows.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod analytics;
 pub mod api_key;
 pub mod chatbot;
 pub mod events;

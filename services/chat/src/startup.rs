@@ -39,6 +39,24 @@ impl Service for Application {
             db: db.clone(),
             bus,
         };
+        // Rolls closed hours of messages and conversations up for the analytics overview.
+        echoflow_analytics::roller::spawn(
+            db.clone(),
+            crate::analytics::ChatRows,
+            Duration::from_secs(60),
+            stop_background.clone(),
+        );
+        let streams_stopping = CancellationToken::new();
+        let hub = std::sync::Arc::new(crate::live::SessionStreams::new(
+            &settings.session_stream,
+            streams_stopping.clone(),
+        ));
+        // Subscribed before the server starts: every message from now on reaches the streams.
+        let streams = hub.subscribe(&bus).await?;
+        let hub = web::Data::from(hub);
+        let session_tokens = web::Data::new(crate::session_token::SessionTokens::new(
+            &settings.common.auth.internal_token,
+        ));
         let http = HttpService::bind(Self::NAME, &settings.common, readiness)?
             .documented(&<crate::openapi::ChatDoc as utoipa::OpenApi>::openapi());
         let port = http.port();
@@ -122,6 +140,10 @@ impl Service for Application {
     fn port(&self) -> u16 {
         self.port
     }
+                        .route(
+                            "/analytics/conversations",
+                            web::get().to(crate::analytics::conversations),
+                        )
 
     /// Serves HTTP until `shutdown`, then stops the relay after the last request.
     async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 //! output, attempts and duration, and serves the executions API.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod analytics;
 pub mod background;
 pub mod consumers;
 pub mod engine;

@@ -55,6 +55,13 @@ impl Service for Application {
         let db = db::connect_slice(&settings.common.database, Slice::Executions).await?;
         let stop_background = CancellationToken::new();
         let relay = OutboxRelay::spawn(db.clone(), bus.clone(), stop_background.clone());
+        // Rolls closed hours of ended executions up for the analytics overview.
+        echoflow_analytics::roller::spawn(
+            db.clone(),
+            crate::analytics::ExecutionRows,
+            Duration::from_secs(60),
+            stop_background.clone(),
+        );
         let waker = WakerHandle::default();
         let engine = Engine {
             db: db.clone(),
@@ -122,6 +129,10 @@ impl Service for Application {
                     web::get().to(control::get_dead_letter),
                 )
                 .route("/internal/executions", web::post().to(internal::announce))
+                .route(
+                    "/internal/analytics/executions",
+                    web::get().to(crate::analytics::executions),
+                )
                 .route("/api/openapi.json", web::get().to(crate::openapi::serve));
         })?;
         Ok(Self {

@@ -44,7 +44,7 @@ impl Default for RateLimitSettings {
     }
 }
 
-/// The live execution stream (`ECHOFLOW_LIVE__KEEP_ALIVE_SECS`, `ECHOFLOW_LIVE__BUFFER`).
+/// The live streams (`ECHOFLOW_LIVE__KEEP_ALIVE_SECS`, `__BUFFER`, `__COUNTERS_SECS`, `__MAX_STREAM_SECS`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct LiveSettings {
@@ -56,6 +56,10 @@ pub struct LiveSettings {
 
 impl Default for LiveSettings {
     fn default() -> Self {
+    /// Seconds between two counters snapshots of `/api/v1/analytics/stream`.
+    pub counters_secs: u64,
+    /// Seconds after which `/api/v1/analytics/stream` ends (`EventSource` reconnects).
+    pub max_stream_secs: u64,
         Self {
             keep_alive_secs: 15,
             buffer: 1024,
@@ -63,6 +67,8 @@ impl Default for LiveSettings {
     }
 }
 
+            counters_secs: 5,
+            max_stream_secs: 3600,
 impl Settings {
     pub fn load(overrides: &[(&str, String)]) -> Result<Self, config::ConfigError> {
         let sources = Sources::load("gateway", overrides)?;

@@ -13,6 +13,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use crate::caller::check_caller;
 use crate::limits::Limits;
 use crate::live::LiveUpdates;
+use crate::routes::analytics::{self, AnalyticsUpstreams, stream::StreamTiming};
 use crate::proxy::{Upstreams, forward};
 use crate::routes::{auth, executions, users};
 use crate::screen::screen;
@@ -73,6 +74,15 @@ impl Service for Application {
             server::app(common)
                 .wrap(from_fn(check_caller))
                 .wrap(from_fn(screen))
+        let analytics = web::Data::new(AnalyticsUpstreams::new(
+            &services.chat_url,
+            &services.executor_url,
+            settings.common.auth.internal_token.clone(),
+        )?);
+        let dashboard = web::Data::new(StreamTiming {
+            counters: std::time::Duration::from_secs(settings.live.counters_secs.max(1)),
+            max_lifetime: std::time::Duration::from_secs(settings.live.max_stream_secs.max(1)),
+        });
                 .app_data(db.clone())
                 .app_data(upstreams.clone())
                 .app_data(refresh_ttl.clone())
@@ -87,10 +97,14 @@ impl Service for Application {
                         .route("/auth/refresh", web::post().to(auth::refresh))
                         .route("/auth/logout", web::post().to(auth::logout))
                         .route("/users/me", web::get().to(users::me)),
+                .app_data(analytics.clone())
+                .app_data(dashboard.clone())
                 )
                 .route("/api/openapi.json", web::get().to(crate::docs::serve))
                 .route(
                     "/api/docs",
+                        .route("/analytics/overview", web::get().to(analytics::overview))
+                        .route("/analytics/stream", web::get().to(analytics::stream::stream))
                     web::get().to(|| async {
                         HttpResponse::PermanentRedirect()
                             .insert_header(("location", "/api/docs/"))

@@ -36,6 +36,7 @@ async fn an_angry_customer_starts_the_escalation_workflow_across_processes() {
     let bot = conversation::conversation_journey(&api).await;
     conversation::chatbots_are_private(&api.base, &bot).await;
     conversation::a_template_runs(&api).await;
+    echoflow_e2e::analytics::overview_of_known_data(&api.base).await;
     cluster.stop().await;
 }
 

@@ -8,15 +8,18 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::live::ExecutionUpdateEvent;
-use crate::routes::{auth, executions, users};
+use crate::routes::{analytics, auth, executions, users};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "echoflow API", description = "AI chat and workflow automation. Errors are {\"error\": {code, message, details}}."),
-    paths(auth::register, auth::token, auth::refresh, auth::logout, users::me, executions::stream),
-    components(schemas(auth::RegisterRequest, auth::UserResponse, auth::TokenRequest, auth::RefreshRequest, auth::TokenResponse, users::Me, ExecutionUpdateEvent)),
+    paths(auth::register, auth::token, auth::refresh, auth::logout, users::me, executions::stream,
+          analytics::overview, analytics::stream::stream),
+    components(schemas(auth::RegisterRequest, auth::UserResponse, auth::TokenRequest, auth::RefreshRequest, auth::TokenResponse, users::Me, ExecutionUpdateEvent,
+                       echoflow_analytics::Overview, analytics::stream::LiveCounters)),
     modifiers(&BearerAuth),
-    tags((name = "identity", description = "accounts and tokens"), (name = "executions", description = "executions and their live updates"))
+    tags((name = "identity", description = "accounts and tokens"), (name = "executions", description = "executions and their live updates"),
+          (name = "analytics", description = "per-owner figures over a range, and a live dashboard stream"))
 )]
 pub struct GatewayDoc;
 

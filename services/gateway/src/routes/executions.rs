@@ -152,10 +152,10 @@ impl StreamState {
 
 /// Takes `?access_token=` out of every URI, so that no log line or trace carries a token;
 /// on the stream route only, it becomes an `Authorization: Bearer` header (unless one was
-/// sent) for [`AuthUser`]; elsewhere it is dropped and never accepted. Runs first, before
+/// sent) for [`AuthUser`] (and likewise on the analytics stream); elsewhere it is dropped and never accepted. Runs first, before
 /// the request logger.
 pub fn lift_access_token(req: &mut ServiceRequest) {
-    let accepted = req.path() == STREAM_PATH;
+    let accepted = req.path() == STREAM_PATH || req.path() == super::analytics::stream::STREAM_PATH;
     lift(req, accepted);
 }
 
