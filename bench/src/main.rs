@@ -4,17 +4,20 @@
 mod analytics;
 mod floors;
 mod load;
+mod progress;
 mod report;
 mod stats;
 mod target;
 
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use load::Phase;
+use progress::bar;
+pub(crate) use progress::say;
 use stats::round;
 use target::Target;
 
@@ -38,12 +41,12 @@ struct Args {
     /// Measure only this mode (distributed or embedded).
     #[arg(long)]
     only: Option<String>,
-}
-
-/// How much of each measurement to run.
     /// Measure only the analytics overview (no floors, no load): its seeding, roll-up and latency.
     #[arg(long)]
     analytics_only: bool,
+}
+
+/// How much of each measurement to run.
 struct Sizes {
     round_trips: usize,
     pipelined: usize,
@@ -54,12 +57,12 @@ struct Sizes {
     per_step_runs: usize,
     saturation_rates: Vec<u32>,
     saturation_secs: f64,
-}
-
-impl Sizes {
     /// Messages, and executions, seeded for the analytics overview.
     analytics_rows: usize,
     analytics_samples: usize,
+}
+
+impl Sizes {
     fn new(quick: bool) -> Self {
         if quick {
             Self {
@@ -72,11 +75,11 @@ impl Sizes {
                 per_step_runs: 10,
                 saturation_rates: vec![400],
                 saturation_secs: 2.0,
+                analytics_rows: 20_000,
+                analytics_samples: 10,
             }
         } else {
             Self {
-                analytics_rows: 20_000,
-                analytics_samples: 10,
                 round_trips: 2_000,
                 pipelined: 20_000,
                 commits: 2_000,
@@ -88,11 +91,11 @@ impl Sizes {
                     100, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000, 2500, 3000, 4000,
                 ],
                 saturation_secs: 5.0,
+                analytics_rows: 1_000_000,
+                analytics_samples: 50,
             }
         }
     }
-                analytics_rows: 1_000_000,
-                analytics_samples: 50,
 }
 
 #[derive(Serialize, Default)]
@@ -120,11 +123,11 @@ pub struct ModeResults {
     /// The most completed executions per second of a phase whose p99 stayed within 1 s.
     pub saturation_per_sec: f64,
     pub end_rss_kb: Vec<(String, u64)>,
+    /// The analytics overview over a seeded history.
+    pub analytics: Option<analytics::AnalyticsPhase>,
 }
 
 #[derive(Serialize)]
-    /// The analytics overview over a seeded history.
-    pub analytics: Option<analytics::AnalyticsPhase>,
 pub struct Results {
     pub date: String,
     pub run: &'static str,
@@ -139,25 +142,6 @@ pub fn phase(bar: &ProgressBar, message: String) {
         eprintln!("- {message}");
     }
     bar.set_message(message);
-}
-
-/// A result line above the spinner (or on stderr without a terminal).
-pub fn say(bar: &ProgressBar, line: String) {
-    if bar.is_hidden() {
-        eprintln!("{line}");
-    } else {
-        bar.println(line);
-    }
-}
-
-fn bar() -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -320,9 +304,6 @@ async fn measure_mode(
         )
         .await?;
         say(
-    // Last: the seeded history stays in the database afterwards.
-    let analytics =
-        analytics::measure(target, sizes.analytics_rows, sizes.analytics_samples, bar).await?;
             bar,
             format!(
                 "  {mode} saturation {rate}/s: {} completed/s, p99 {} ms",
@@ -335,11 +316,13 @@ async fn measure_mode(
         }
         saturation.push(phase);
         if !within {
-        analytics: Some(analytics),
             break;
         }
     }
     let end_rss_kb = target.rss_kb();
+    // Last: the seeded history stays in the database afterwards.
+    let analytics =
+        analytics::measure(target, sizes.analytics_rows, sizes.analytics_samples, bar).await?;
     Ok(ModeResults {
         mode: mode.to_string(),
         idle_rss_kb,
@@ -352,6 +335,7 @@ async fn measure_mode(
         saturation,
         saturation_per_sec: best,
         end_rss_kb,
+        analytics: Some(analytics),
     })
 }
 

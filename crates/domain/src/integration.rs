@@ -64,6 +64,18 @@ impl IntegrationAction {
 #[error("unknown action '{0}'")]
 pub struct UnknownAction(pub String);
 
+impl NodeKind {
+    /// The integrations action the kind runs, if it is one. (Here rather than
+    /// in `kind.rs`, so that the action table imports the kinds and not the
+    /// other way round.)
+    pub fn integration_action(self) -> Option<IntegrationAction> {
+        IntegrationAction::ALL
+            .iter()
+            .copied()
+            .find(|action| action.node_kind() == self)
+    }
+}
+
 impl FromStr for IntegrationAction {
     type Err = UnknownAction;
 
@@ -97,5 +109,17 @@ mod tests {
             assert_eq!(action.node_kind().integration_action(), Some(action));
         }
         assert!("github_open_issue".parse::<IntegrationAction>().is_err());
+    }
+
+    #[test]
+    fn integration_kinds_name_their_action() {
+        let with_action: Vec<_> = NodeKind::ALL
+            .iter()
+            .filter_map(|k| k.integration_action().map(|a| (*k, a)))
+            .collect();
+        assert_eq!(with_action.len(), IntegrationAction::ALL.len());
+        for (kind, action) in with_action {
+            assert_eq!(action.node_kind(), kind);
+        }
     }
 }

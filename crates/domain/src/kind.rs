@@ -6,8 +6,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::integration::IntegrationAction;
-
 /// Declares [`NodeKind`] from `Variant = "saved.name"` pairs, in palette order.
 macro_rules! node_kinds {
     ($($(#[$doc:meta])* $variant:ident = $name:literal,)+) => {
@@ -138,14 +136,6 @@ impl NodeKind {
     pub const fn is_available(self) -> bool {
         !matches!(self, NodeKind::TriggerImageUploaded)
     }
-
-    /// The integrations action the kind runs, if it is one.
-    pub fn integration_action(self) -> Option<IntegrationAction> {
-        IntegrationAction::ALL
-            .iter()
-            .copied()
-            .find(|action| action.node_kind() == self)
-    }
 }
 
 impl fmt::Display for NodeKind {
@@ -185,17 +175,5 @@ mod tests {
             Err(UnknownNodeKind("action.nope".into()))
         );
         assert!(serde_json::from_value::<NodeKind>("action.nope".into()).is_err());
-    }
-
-    #[test]
-    fn integration_kinds_name_their_action() {
-        let with_action: Vec<_> = NodeKind::ALL
-            .iter()
-            .filter_map(|k| k.integration_action().map(|a| (*k, a)))
-            .collect();
-        assert_eq!(with_action.len(), IntegrationAction::ALL.len());
-        for (kind, action) in with_action {
-            assert_eq!(action.node_kind(), kind);
-        }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod catalogue;
 pub mod expr;
+mod fault;
 pub mod graph;
 mod integration;
 mod kind;

@@ -18,7 +18,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{round4, text};
+use crate::score::round4;
+use crate::text;
 
 /// In the tests, paraphrases score 0.33 to 0.6 and messages sharing one everyday
 /// word with a phrase ("I need help", "I want to buy a car") 0.17 to 0.26.

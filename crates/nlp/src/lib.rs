@@ -3,10 +3,6 @@
 
 pub mod intent;
 pub mod retrieval;
+mod score;
 pub mod sentiment;
 pub mod text;
-
-/// Rounds to 4 decimals so scores serialise compactly and compare stably in tests.
-pub(crate) fn round4(value: f64) -> f64 {
-    (value * 10_000.0).round() / 10_000.0
-}

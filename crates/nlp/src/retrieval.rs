@@ -22,7 +22,8 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{round4, text};
+use crate::score::round4;
+use crate::text;
 
 /// Passes a question match on one of two equally informative terms (0.5: "can I
 /// return my order") and rejects one question term beside an unknown word (below

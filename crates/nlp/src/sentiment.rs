@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use serde::{Deserialize, Serialize};
 use vader_sentiment::SentimentIntensityAnalyzer;
 
-use crate::round4;
+use crate::score::round4;
 
 /// VADER's published cut-offs for its compound score.
 const POSITIVE_THRESHOLD: f64 = 0.05;

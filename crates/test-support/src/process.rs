@@ -59,13 +59,37 @@ fn newer_than(path: &std::path::Path, time: std::time::SystemTime) -> bool {
     })
 }
 
-/// A free loopback port (bound then released).
+/// A free loopback port for a service a test starts.
+///
+/// Ports come from 20000–32767, below Linux's ephemeral range (32768–60999),
+/// so an outgoing connection of this or another test cannot take a port
+/// between this call and the service binding it; and no port is handed out
+/// twice in one test binary, whose tests run in parallel.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static GIVEN: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    let given = GIVEN.get_or_init(Default::default);
+    // A different start per process, so parallel test binaries rarely probe the same ports.
+    let seed = std::process::id() as usize
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as usize)
+            .unwrap_or(0);
+    const LOW: usize = 20_000;
+    const SPAN: usize = 12_768;
+    for i in 0..SPAN {
+        let port = (LOW + (seed.wrapping_add(i.wrapping_mul(7919))) % SPAN) as u16;
+        let mut taken = given.lock().unwrap();
+        if taken.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            taken.insert(port);
+            return port;
+        }
+    }
+    panic!("no free loopback port in 20000–32767");
 }
 
 /// A running `echoflow` process, killed when dropped.
@@ -147,6 +171,20 @@ impl Service {
                 .await
                 && r.status().is_success()
             {
+                // Another process may own the port if ours failed to bind it:
+                // ready only counts while our child is still running.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if let Some(child) = self.child.as_mut()
+                    && let Ok(Some(status)) = child.try_wait()
+                {
+                    panic!(
+                        "{} exited with {status} (port {} answered for another process); log: {}\n{}",
+                        self.name,
+                        self.port,
+                        self.log.display(),
+                        self.log_tail()
+                    );
+                }
                 return;
             }
             assert!(

@@ -11,7 +11,7 @@ mod program;
 
 use serde_json::Value;
 
-use crate::graph::GraphFault;
+use crate::fault::GraphFault;
 use crate::path;
 use program::{CompileError, Program};
 

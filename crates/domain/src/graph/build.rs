@@ -2,17 +2,31 @@
 //! trigger in topological order, each with its edges and step policy.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 
 use serde_json::{Map, Value};
 
-use super::compile::{Graph, node_path};
 use super::{
     Edge, ExecutionPlan, FlowDefinition, GraphFault, Node, PlanEdge, PlanNode, StepPolicy,
 };
 use crate::catalogue::POLICY_KEYS;
 use crate::kind::NodeKind;
 use crate::path;
+
+/// What the checks and the plan builder need to know about the nodes.
+pub(super) struct Graph<'a> {
+    /// First node with each id.
+    pub(super) by_id: HashMap<&'a str, usize>,
+    /// Each node's kind, None when its type is unknown.
+    pub(super) kinds: Vec<Option<NodeKind>>,
+    /// The trigger node, once one is found.
+    pub(super) trigger: Option<usize>,
+}
+
+/// Where node `i` is in a definition: `nodes[i]`.
+pub(super) fn node_path(i: usize) -> String {
+    path::index("nodes", i)
+}
 
 pub(super) fn build_plan(
     def: &FlowDefinition,

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::build::build_plan;
+use super::build::{Graph, build_plan, node_path};
 use super::config::check_config;
 use super::{ExecutionPlan, FlowDefinition, GraphFault, Node};
 use crate::kind::NodeKind;
@@ -50,19 +50,6 @@ impl Faults {
             .sort_by(|(a, fa), (b, fb)| a.cmp(b).then_with(|| fa.path.cmp(&fb.path)));
         self.0.into_iter().map(|(_, f)| f).collect()
     }
-}
-
-/// What the edge checks need to know about the nodes.
-pub(super) struct Graph<'a> {
-    /// First node with each id.
-    pub(super) by_id: HashMap<&'a str, usize>,
-    /// Each node's kind, None when its type is unknown.
-    pub(super) kinds: Vec<Option<NodeKind>>,
-    trigger: Option<usize>,
-}
-
-pub(super) fn node_path(i: usize) -> String {
-    path::index("nodes", i)
 }
 
 fn edge_path(i: usize) -> String {

@@ -6,6 +6,7 @@ mod config;
 mod parse;
 mod plan;
 
+pub use crate::fault::GraphFault;
 pub use compile::compile;
 pub use parse::parse_definition;
 pub use plan::{Backoff, ExecutionPlan, OnError, PlanEdge, PlanNode, RetryPolicy, StepPolicy};
@@ -103,30 +104,4 @@ pub struct Edge {
     /// Any other React Flow fields (`targetHandle`, `animated`, ...).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
-}
-
-/// One thing wrong with a definition, and where: `nodes[2].data.config.url`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct GraphFault {
-    pub path: String,
-    pub message: String,
-}
-
-impl GraphFault {
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for GraphFault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
 }
