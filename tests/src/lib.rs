@@ -10,4 +10,5 @@ pub mod chatbot_lifecycle;
 pub mod conversation;
 pub mod integrations;
 pub mod scenarios;
+pub mod session_stream;
 pub mod sync_webhooks;

@@ -309,3 +309,32 @@ async fn a_webhook_that_waits_answers_with_the_workflows_response_in_one_process
     up.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The end user's session stream in one process (in-process bus, SQLite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_message_reaches_the_session_stream_within_a_second_in_one_process() {
+    let dir = std::env::temp_dir().join(format!("echoflow-e2e-{}", uuid::Uuid::new_v4().simple()));
+    let port = free_port();
+    let env = vec![(
+        "ECHOFLOW_TELEMETRY__LOG_LEVEL".to_string(),
+        "info,sqlx=warn".to_string(),
+    )];
+    let (dir_arg, port_arg) = (dir.display().to_string(), port.to_string());
+    let mut up = Service::start(
+        "up",
+        port,
+        &["up", "--port", &port_arg, "--data-dir", &dir_arg],
+        &env,
+    )
+    .await;
+    let mut api = Api::new(up.base_url());
+    api.sign_up("widget@example.com").await;
+    let latency =
+        echoflow_e2e::session_stream::workflow_message_reaches_the_session_stream(&api).await;
+    println!(
+        "embedded: {} ms from the step's commit to the session stream",
+        latency.num_milliseconds()
+    );
+    up.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -13,7 +13,9 @@ pub mod v1 {
 pub use cloudevent::CloudEventError;
 pub use events::{CloudEventBuilder, EventType};
 pub use prost::Message;
-pub use v1::{ExecutionJob, ExecutionUpdate, TriggerEvent, UpdateKind, WebhookResponse};
+pub use v1::{
+    ConversationMessage, ExecutionJob, ExecutionUpdate, TriggerEvent, UpdateKind, WebhookResponse,
+};
 
 /// Content type of protobuf-encoded messages on the bus.
 pub const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
@@ -21,6 +23,8 @@ pub const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
 pub const CLOUDEVENTS_CONTENT_TYPE: &str = "application/cloudevents+json";
 /// Routing key of ExecutionJobs on `echoflow.jobs`.
 pub const JOB_ROUTING_KEY: &str = "execution";
+/// Routing key of ConversationMessages on `echoflow.updates` (ExecutionUpdates use `execution.*`).
+pub const CONVERSATION_MESSAGE_ROUTING_KEY: &str = "conversation.message";
 /// Routing key of WebhookResponses on `echoflow.responses`.
 pub const WEBHOOK_RESPONSE_ROUTING_KEY: &str = "webhook.response";
 

@@ -83,6 +83,12 @@ impl InternalClientBuilder {
         self
     }
 
+    /// Gives up on an answer (a streamed body too) that sends nothing for `timeout`.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.http = self.http.read_timeout(timeout);
+        self
+    }
+
     /// Hands redirects back to the caller instead of following them.
     pub fn no_redirects(mut self) -> Self {
         self.http = self.http.redirect(reqwest::redirect::Policy::none());

@@ -10,6 +10,7 @@ pub mod http;
 pub mod internal_client;
 pub mod metrics;
 pub mod pagination;
+pub mod query_credentials;
 pub mod server;
 pub mod service;
 pub mod settings;

@@ -14,6 +14,7 @@ pub mod events;
 pub mod infra;
 pub mod process;
 pub mod responses;
+pub mod sse;
 
 pub use api::Api;
 pub use infra::{PgDatabase, TestDb, TestVhost};

@@ -8,6 +8,7 @@ use serde::Deserialize;
 pub struct Settings {
     pub common: CommonSettings,
     pub chat: ChatSettings,
+    pub session_stream: SessionStreamSettings,
 }
 
 /// `[chat]`: conversations and the reply provider.
@@ -37,6 +38,30 @@ impl Settings {
         Ok(Self {
             common: sources.common()?,
             chat: sources.section("chat")?,
+            session_stream: sources.section_or_default("session_stream")?,
         })
+    }
+}
+
+/// `[session_stream]`: the end user's live stream of a conversation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SessionStreamSettings {
+    /// An idle stream sends `: keep-alive` this often.
+    pub keep_alive_secs: u64,
+    /// Messages one stream may have waiting; a stream further behind is
+    /// closed, and its client reconnects with `Last-Event-ID`.
+    pub buffer: usize,
+    /// Streams open at once on one conversation, per chat replica (429 beyond).
+    pub max_per_session: usize,
+}
+
+impl Default for SessionStreamSettings {
+    fn default() -> Self {
+        Self {
+            keep_alive_secs: 15,
+            buffer: 64,
+            max_per_session: 8,
+        }
     }
 }

@@ -17,6 +17,10 @@ pub struct Application {
     server: Server,
     stop_background: CancellationToken,
     relay: echoflow_bus::outbox::OutboxHandle,
+    /// Cancelled when chat stops: ends the session streams, so the graceful stop does not wait on them.
+    streams_stopping: CancellationToken,
+    /// Conversation messages of every chat replica, for the session streams open here.
+    streams: echoflow_bus::Subscription,
 }
 
 impl Service for Application {
@@ -35,10 +39,6 @@ impl Service for Application {
         let db = db::connect_slice(&settings.common.database, Slice::Chat).await?;
         let stop_background = CancellationToken::new();
         let relay = OutboxRelay::spawn(db.clone(), bus.clone(), stop_background.clone());
-        let readiness = Readiness {
-            db: db.clone(),
-            bus,
-        };
         // Rolls closed hours of messages and conversations up for the analytics overview.
         echoflow_analytics::roller::spawn(
             db.clone(),
@@ -57,8 +57,14 @@ impl Service for Application {
         let session_tokens = web::Data::new(crate::session_token::SessionTokens::new(
             &settings.common.auth.internal_token,
         ));
+        let readiness = Readiness {
+            db: db.clone(),
+            bus,
+        };
         let http = HttpService::bind(Self::NAME, &settings.common, readiness)?
-            .documented(&<crate::openapi::ChatDoc as utoipa::OpenApi>::openapi());
+            .documented(&<crate::openapi::ChatDoc as utoipa::OpenApi>::openapi())
+            // A stream's query credentials are lifted or dropped before the access log sees the URI.
+            .rewrite_before_log(crate::routes::sessions::lift_stream_credentials);
         let port = http.port();
         let chat_settings = settings.chat;
         let provider = Provider::from_settings(
@@ -80,6 +86,8 @@ impl Service for Application {
             cfg.app_data(db.clone())
                 .app_data(chat_settings.clone())
                 .app_data(ctx.clone())
+                .app_data(session_tokens.clone())
+                .app_data(hub.clone())
                 .service(
                     web::scope("/api/v1")
                         .route("/chatbots", web::post().to(chatbots::create))
@@ -116,11 +124,23 @@ impl Service for Application {
                             "/conversations/{id}/messages",
                             web::get().to(conversations::messages),
                         )
-                        .route("/chat", web::post().to(chat::chat)),
+                        .route("/chat", web::post().to(chat::chat))
+                        .route(
+                            "/chat/sessions/{session_id}/messages",
+                            web::get().to(crate::routes::sessions::messages),
+                        )
+                        .route(
+                            "/chat/sessions/{session_id}/stream",
+                            web::get().to(crate::routes::sessions::stream::stream),
+                        ),
                 )
                 .service(
                     web::scope("/internal")
                         .route("/chatbots/{id}", web::get().to(internal::chatbot))
+                        .route(
+                            "/analytics/conversations",
+                            web::get().to(crate::analytics::conversations),
+                        )
                         .route(
                             "/conversations/{id}/messages",
                             web::post().to(internal::post_message),
@@ -134,20 +154,28 @@ impl Service for Application {
             server,
             stop_background,
             relay,
+            streams_stopping,
+            streams,
         })
     }
 
     fn port(&self) -> u16 {
         self.port
     }
-                        .route(
-                            "/analytics/conversations",
-                            web::get().to(crate::analytics::conversations),
-                        )
 
     /// Serves HTTP until `shutdown`, then stops the relay after the last request.
     async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        // The session streams end as the stop begins, not after the graceful stop's timeout.
+        let streams_stopping = self.streams_stopping.clone();
+        let stopping = shutdown.clone();
+        let end_streams = tokio::spawn(async move {
+            stopping.cancelled().await;
+            streams_stopping.cancel();
+        });
         let served = echoflow_service_kit::http::run_until_stopped(self.server, shutdown).await;
+        end_streams.abort();
+        self.streams_stopping.cancel();
+        self.streams.stop().await;
         self.stop_background.cancel();
         self.relay.stopped().await;
         served?;

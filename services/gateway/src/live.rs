@@ -78,10 +78,16 @@ impl LiveUpdates {
         }
     }
 
-    /// Subscribes this hub to `echoflow.updates`; the subscription ends with `stopping`.
+    /// Subscribes this hub to the ExecutionUpdates (`execution.*`) of `echoflow.updates`
+    /// (chat's conversation messages share the exchange); the subscription ends with `stopping`.
     pub async fn subscribe(self: &Arc<Self>, bus: &SharedBus) -> Result<Subscription, BusError> {
-        bus.subscribe(UPDATES_EXCHANGE, "#", self.clone(), self.stopping.clone())
-            .await
+        bus.subscribe(
+            UPDATES_EXCHANGE,
+            "execution.#",
+            self.clone(),
+            self.stopping.clone(),
+        )
+        .await
     }
 
     /// A receiver of every update from now on.

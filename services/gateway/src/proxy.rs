@@ -24,6 +24,8 @@ impl Upstreams {
         integrations: &str,
     ) -> Result<Self, reqwest::Error> {
         let client = InternalClient::builder(Duration::from_secs(5), Duration::from_secs(60))
+            // Ends a stream whose upstream went silent (they send keep-alives far more often).
+            .read_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
             .no_redirects()
             .build()?;
@@ -120,6 +122,63 @@ fn upstream_url(upstreams: &Upstreams, base: &str, url: &str) -> Result<reqwest:
     Ok(parsed)
 }
 
+/// How long a proxied server-sent event stream may last; its client then reconnects.
+const STREAM_MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+fn accepts_event_stream(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"))
+}
+
+fn is_event_stream(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("text/event-stream"))
+}
+
+/// An upstream's server-sent events, passed on chunk by chunk as they arrive
+/// (a buffered body would never arrive); it ends when the upstream's does,
+/// and dropping it (the client left) closes the upstream connection.
+fn relayed_stream(
+    response: reqwest::Response,
+) -> impl futures::Stream<Item = Result<web::Bytes, reqwest::Error>> + 'static {
+    futures::stream::unfold(Some(response), |response| async move {
+        let mut response = response?;
+        match response.chunk().await {
+            Ok(Some(chunk)) => Some((Ok(chunk), Some(response))),
+            Ok(None) => None,
+            Err(error) => {
+                tracing::debug!(error = %error, "an upstream event stream ended with an error");
+                Some((Err(error), None))
+            }
+        }
+    })
+}
+
+/// Takes `?session_token=` and `?chatbot_key=` out of every URI before the
+/// access log sees it; on a chat session stream (`/api/v1/chat/sessions/{id}/stream`,
+/// for `EventSource`, which cannot send headers) they become the
+/// `X-Session-Token` and `X-Chatbot-Key` headers the chat service checks.
+pub fn lift_session_stream_credentials(req: &mut actix_web::dev::ServiceRequest) {
+    let accepted = req
+        .path()
+        .strip_prefix("/api/v1/chat/sessions/")
+        .and_then(|rest| rest.strip_suffix("/stream"))
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'));
+    echoflow_service_kit::query_credentials::lift(
+        req,
+        &[
+            ("session_token", "x-session-token"),
+            ("chatbot_key", "x-chatbot-key"),
+        ],
+        accepted,
+    );
+}
+
 /// The default service: forwards the request to its owner, or answers 404.
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.path()))]
 pub async fn forward(
@@ -162,6 +221,10 @@ pub async fn forward(
     outgoing = outgoing
         .header("x-forwarded-host", host)
         .header("x-forwarded-proto", scheme);
+    // A client that asks for server-sent events may stay as long as the upstream streams.
+    if accepts_event_stream(&req) {
+        outgoing = outgoing.timeout(STREAM_MAX_LIFETIME);
+    }
     let outgoing = with_trace_context(outgoing);
     let response = outgoing.body(body).send().await.map_err(|e| {
         tracing::warn!(error = %e, upstream = %base, "upstream unreachable");
@@ -180,6 +243,9 @@ pub async fn forward(
         ) {
             builder.append_header((n, v));
         }
+    }
+    if is_event_stream(&response) {
+        return Ok(builder.streaming(relayed_stream(response)));
     }
     let bytes = response
         .bytes()

@@ -54,7 +54,10 @@ impl Service for Application {
         };
         let http = HttpService::bind(Self::NAME, &settings.common, readiness)?
             // The query token is lifted or dropped before the access log sees the URI.
-            .rewrite_before_log(executions::lift_access_token);
+            .rewrite_before_log(|req| {
+                executions::lift_access_token(req);
+                crate::proxy::lift_session_stream_credentials(req);
+            });
         let port = http.port();
         let services = &settings.common.services;
         let upstreams = web::Data::new(Upstreams::new(

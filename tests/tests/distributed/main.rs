@@ -16,6 +16,7 @@ mod dead_letters;
 mod executor_crashes;
 mod journeys;
 mod schedules;
+mod session_stream;
 mod startup_secrets;
 mod sync_webhooks;
 

@@ -83,6 +83,7 @@ pub async fn post_message(
     db: web::Data<DatabaseConnection>,
     id: web::Path<Uuid>,
     body: web::Json<PostMessage>,
+    ctx: web::Data<super::chat::ChatContext>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let text = required_text("text", &body.text, 10_000)?;
@@ -142,6 +143,8 @@ pub async fn post_message(
         .exec(&txn)
         .await?;
     txn.commit().await?;
+    // The message's announcement leaves for the session streams now, not at the next poll.
+    ctx.relay.notify();
     Ok(HttpResponse::Created()
         .json(json!({"message_id": message_id, "session_id": session.id, "created": true})))
 }

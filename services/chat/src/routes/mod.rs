@@ -6,6 +6,7 @@ pub mod conversations;
 pub mod end_users;
 pub mod faqs;
 pub mod intents;
+pub mod sessions;
 pub mod internal;
 
 use echoflow_service_kit::ApiError;

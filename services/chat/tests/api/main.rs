@@ -11,3 +11,4 @@ mod intents;
 mod internal;
 mod lifecycle;
 mod provider;
+mod sessions;

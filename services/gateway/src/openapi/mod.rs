@@ -52,6 +52,14 @@ impl utoipa::Modify for BearerAuth {
                 "the chatbot's API key",
             ))),
         );
+        // The end user's conversation routes also need the session token a chat answer handed out.
+        components.add_security_scheme(
+            "sessionToken",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Session-Token",
+                "the `session_token` of a chat answer, proving that conversation",
+            ))),
+        );
         // `POST /hooks/{token}`: the token in the path is the secret; a
         // workflow may also require an HMAC signature of the body.
         components.add_security_scheme(

@@ -76,6 +76,11 @@ pub struct ChatResponse {
     /// The chatbot's welcome message, on a new conversation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub welcome_message: Option<String>,
+    /// Proves this conversation to `GET /api/v1/chat/sessions/{session_id}/messages`
+    /// and `/stream` (as `X-Session-Token`, or `?session_token=` on the stream); the
+    /// same for every answer of the conversation.
+    #[schema(example = "est_3f1c...")]
+    pub session_token: String,
 }
 
 /// What the chat route shares across requests.
@@ -145,6 +150,7 @@ pub async fn chat(
     db: web::Data<DatabaseConnection>,
     settings: web::Data<ChatSettings>,
     ctx: web::Data<ChatContext>,
+    session_tokens: web::Data<crate::session_token::SessionTokens>,
     body: web::Json<ChatRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -235,5 +241,6 @@ pub async fn chat(
         } else {
             None
         },
+        session_token: session_tokens.issue(bot.id, stored.session_id),
     }))
 }

@@ -176,10 +176,12 @@ pub fn assistant_message(
     }
 }
 
+/// Inserts `m` and announces it to the end user's session streams, in the same transaction.
 pub async fn insert_message<C: ConnectionTrait>(
     conn: &C,
     m: messages::Model,
 ) -> Result<(), sea_orm::DbErr> {
+    crate::live::announce(conn, &m).await?;
     messages::Entity::insert(messages::ActiveModel::from(m))
         .exec_without_returning(conn)
         .await?;
