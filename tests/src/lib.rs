@@ -8,6 +8,7 @@
 pub mod analytics;
 pub mod chatbot_lifecycle;
 pub mod conversation;
+pub mod cors;
 pub mod integrations;
 pub mod scenarios;
 pub mod session_stream;

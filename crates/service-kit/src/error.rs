@@ -48,6 +48,9 @@ error_codes! {
     ValidationError = ("VALIDATION_ERROR", UNPROCESSABLE_ENTITY, "the request is invalid"),
     Unauthorized = ("UNAUTHORIZED", UNAUTHORIZED, "authentication is required"),
     Forbidden = ("FORBIDDEN", FORBIDDEN, "this is not allowed"),
+    /// A browser request from a web origin that the chatbot's `allowed_origins`
+    /// (or the gateway's CORS allow-list) does not name.
+    OriginNotAllowed = ("ORIGIN_NOT_ALLOWED", FORBIDDEN, "requests from this origin are not allowed"),
     NotFound = ("NOT_FOUND", NOT_FOUND, "not found"),
     MethodNotAllowed = ("METHOD_NOT_ALLOWED", METHOD_NOT_ALLOWED, "this method is not allowed here"),
     Conflict = ("CONFLICT", CONFLICT, "this conflicts with the current state"),
@@ -235,6 +238,7 @@ mod tests {
             ("VALIDATION_ERROR", 422),
             ("UNAUTHORIZED", 401),
             ("FORBIDDEN", 403),
+            ("ORIGIN_NOT_ALLOWED", 403),
             ("NOT_FOUND", 404),
             ("METHOD_NOT_ALLOWED", 405),
             ("CONFLICT", 409),

@@ -1,6 +1,7 @@
 //! What every echoflow service shares: settings, telemetry, the HTTP bootstrap, errors, auth, health and metrics.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod allowed_origin;
 pub mod auth;
 pub mod bus;
 pub mod db;

@@ -9,6 +9,7 @@ use actix_web::{App, Error, HttpServer, web};
 use std::net::TcpListener;
 use tracing_actix_web::TracingLogger;
 
+use crate::allowed_origin;
 use crate::health::Readiness;
 use crate::http::{self, Common};
 use crate::metrics;
@@ -90,6 +91,7 @@ impl HttpService {
         let server = HttpServer::new(move || {
             // The last wrap is the outermost.
             build(&common)
+                .wrap(from_fn(allowed_origin::echo))
                 .wrap(from_fn(metrics::track_requests))
                 .wrap(TracingLogger::default())
                 .wrap_fn(move |mut req, service| {

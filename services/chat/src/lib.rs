@@ -6,11 +6,13 @@
 
 pub mod analytics;
 pub mod api_key;
+pub mod appearance;
 pub mod chatbot;
 pub mod events;
 pub mod live;
 pub mod lifecycle;
 pub mod openapi;
+pub mod origin;
 pub mod responder;
 pub mod routes;
 pub mod session_token;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::responder::{Provider, Responder};
-use crate::routes::{chat, chatbots, conversations, end_users, faqs, intents, internal};
+use crate::routes::{chat, chatbots, conversations, end_users, faqs, intents, internal, widget};
 use crate::settings::Settings;
 
 pub struct Application {
@@ -120,6 +120,9 @@ impl Service for Application {
                             "/chatbots/{id}/conversations",
                             web::get().to(conversations::list),
                         )
+                        // The widget's config and FAQ tab (chatbot key).
+                        .route("/chat/config", web::get().to(widget::config))
+                        .route("/chat/faqs", web::get().to(widget::faqs))
                         .route(
                             "/conversations/{id}/messages",
                             web::get().to(conversations::messages),

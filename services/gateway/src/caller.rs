@@ -1,6 +1,6 @@
 //! Who is calling, checked once for every route: an access token revoked by a
 //! logout is refused (401) wherever it is presented, a signed-in user has a
-//! request budget, and so has each chatbot key on the chat route (429).
+//! request budget, and so has each chatbot key on the widget's routes (429).
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -12,8 +12,7 @@ use sea_orm::DatabaseConnection;
 use crate::limits::Limits;
 use crate::store::revoked_tokens;
 
-/// The public chat route and the header that names the chatbot.
-const CHAT_PATH: &str = "/api/v1/chat";
+/// The header that names the chatbot on the widget's routes (`/api/v1/chat` and below).
 const CHATBOT_KEY_HEADER: &str = "x-chatbot-key";
 
 /// The refusal for this request, if any. A token that does not verify here
@@ -46,7 +45,7 @@ async fn refusal(req: &ServiceRequest) -> Option<actix_web::HttpResponse> {
             return Some(throttled.error_response());
         }
     }
-    if req.path() == CHAT_PATH
+    if crate::cors::is_widget_path(req.path())
         && let Some(key) = req.headers().get(CHATBOT_KEY_HEADER)
         && let Err(throttled) = limits.check_chat_key(key.as_bytes())
     {

@@ -4,6 +4,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod caller;
+pub mod cors;
 pub mod docs;
 pub mod limits;
 pub mod live;

@@ -3,9 +3,12 @@
 use echoflow_service_kit::settings::{CommonSettings, Sources};
 use serde::Deserialize;
 
+pub use crate::cors::CorsSettings;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub common: CommonSettings,
+    pub cors: CorsSettings,
     pub live: LiveSettings,
     pub rate_limit: RateLimitSettings,
 }
@@ -24,7 +27,8 @@ pub struct RateLimitSettings {
     pub auth_window_secs: u32,
     /// Requests per minute of one signed-in user, per gateway process.
     pub api_per_user_per_minute: u32,
-    /// `/api/v1/chat` requests per minute with one chatbot key, per gateway process.
+    /// Requests per minute with one chatbot key on the widget's routes (`/api/v1/chat`
+    /// and below), per gateway process.
     pub chat_per_key_per_minute: u32,
     /// Take the client address from the last `X-Forwarded-For` entry (the one the
     /// proxy in front of the gateway added); only behind such a proxy.
@@ -52,28 +56,29 @@ pub struct LiveSettings {
     pub keep_alive_secs: u64,
     /// Updates a slow client may fall behind before it skips ahead.
     pub buffer: usize,
-}
-
-impl Default for LiveSettings {
-    fn default() -> Self {
     /// Seconds between two counters snapshots of `/api/v1/analytics/stream`.
     pub counters_secs: u64,
     /// Seconds after which `/api/v1/analytics/stream` ends (`EventSource` reconnects).
     pub max_stream_secs: u64,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
         Self {
             keep_alive_secs: 15,
             buffer: 1024,
+            counters_secs: 5,
+            max_stream_secs: 3600,
         }
     }
 }
 
-            counters_secs: 5,
-            max_stream_secs: 3600,
 impl Settings {
     pub fn load(overrides: &[(&str, String)]) -> Result<Self, config::ConfigError> {
         let sources = Sources::load("gateway", overrides)?;
         Ok(Self {
             common: sources.common()?,
+            cors: sources.section_or_default("cors")?,
             live: sources.section_or_default("live")?,
             rate_limit: sources.section_or_default("rate_limit")?,
         })

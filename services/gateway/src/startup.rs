@@ -11,9 +11,10 @@ use tokio_util::sync::CancellationToken;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::caller::check_caller;
+use crate::cors::CorsPolicy;
 use crate::limits::Limits;
-use crate::live::LiveUpdates;
 use crate::routes::analytics::{self, AnalyticsUpstreams, stream::StreamTiming};
+use crate::live::LiveUpdates;
 use crate::proxy::{Upstreams, forward};
 use crate::routes::{auth, executions, users};
 use crate::screen::screen;
@@ -42,6 +43,8 @@ impl Service for Application {
     /// Connects to the identity slice (migrating it), subscribes to execution updates, binds
     /// the listener and builds the server; nothing runs until [`Service::run_until_stopped`].
     async fn build(settings: Settings, bus: SharedBus) -> anyhow::Result<Self> {
+        // A bad allowed origin stops the start before anything is connected.
+        let cors = CorsPolicy::from_settings(&settings.cors)?;
         let db = db::connect_slice(&settings.common.database, Slice::Identity).await?;
         let stopping = CancellationToken::new();
         let live = Arc::new(LiveUpdates::new(&settings.live, stopping.clone()));
@@ -71,12 +74,6 @@ impl Service for Application {
             settings.common.auth.refresh_token_ttl_secs,
         ));
         let limits = web::Data::new(Limits::new(&settings.rate_limit));
-        let server = http.serve_app(move |common| {
-            // Inside the shared chain: bad methods, bad paths and internal headers stop
-            // before any route, and so does a caller over its rate limit.
-            server::app(common)
-                .wrap(from_fn(check_caller))
-                .wrap(from_fn(screen))
         let analytics = web::Data::new(AnalyticsUpstreams::new(
             &services.chat_url,
             &services.executor_url,
@@ -86,28 +83,37 @@ impl Service for Application {
             counters: std::time::Duration::from_secs(settings.live.counters_secs.max(1)),
             max_lifetime: std::time::Duration::from_secs(settings.live.max_stream_secs.max(1)),
         });
+        let server = http.serve_app(move |common| {
+            // Inside the shared chain: bad methods, bad paths and internal headers stop
+            // before any route, and so does a caller over its rate limit.
+            server::app(common)
+                .wrap(from_fn(check_caller))
+                // Preflights are answered before the caller checks (they carry no credentials);
+                // answers from here on, refusals included, carry the CORS headers they may.
+                .wrap(cors.layer())
+                .wrap(from_fn(screen))
                 .app_data(db.clone())
                 .app_data(upstreams.clone())
                 .app_data(refresh_ttl.clone())
                 .app_data(limits.clone())
                 .app_data(live.clone())
+                .app_data(analytics.clone())
+                .app_data(dashboard.clone())
                 .service(
                     web::scope("/api/v1")
                         // The gateway's own, ahead of the proxy that sends the rest of /executions to the executor.
                         .route("/executions/stream", web::get().to(executions::stream))
+                        .route("/analytics/overview", web::get().to(analytics::overview))
+                        .route("/analytics/stream", web::get().to(analytics::stream::stream))
                         .route("/auth/register", web::post().to(auth::register))
                         .route("/auth/token", web::post().to(auth::token))
                         .route("/auth/refresh", web::post().to(auth::refresh))
                         .route("/auth/logout", web::post().to(auth::logout))
                         .route("/users/me", web::get().to(users::me)),
-                .app_data(analytics.clone())
-                .app_data(dashboard.clone())
                 )
                 .route("/api/openapi.json", web::get().to(crate::docs::serve))
                 .route(
                     "/api/docs",
-                        .route("/analytics/overview", web::get().to(analytics::overview))
-                        .route("/analytics/stream", web::get().to(analytics::stream::stream))
                     web::get().to(|| async {
                         HttpResponse::PermanentRedirect()
                             .insert_header(("location", "/api/docs/"))

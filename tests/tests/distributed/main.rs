@@ -11,6 +11,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+mod browsers;
 mod chatbot_lifecycle;
 mod dead_letters;
 mod executor_crashes;

@@ -8,6 +8,7 @@ pub mod faqs;
 pub mod intents;
 pub mod sessions;
 pub mod internal;
+pub mod widget;
 
 use echoflow_service_kit::ApiError;
 use serde_json::json;

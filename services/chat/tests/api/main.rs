@@ -10,5 +10,7 @@ mod helpers;
 mod intents;
 mod internal;
 mod lifecycle;
+mod origins;
 mod provider;
 mod sessions;
+mod widget;

@@ -142,6 +142,7 @@ async fn knowledge(
 #[utoipa::path(post, path = "/api/v1/chat", operation_id = "sendChatMessage", tag = "chat", request_body = ChatRequest,
     security(("chatbotKey" = [])),
     responses((status = 200, body = ChatResponse), (status = 401, description = "missing or wrong chatbot key"),
+        (status = 403, description = "ORIGIN_NOT_ALLOWED: the chatbot does not accept requests from the page's origin; nothing is stored"),
         (status = 404, description = "unknown session_id"), (status = 413, description = "message too long"),
         (status = 422, description = "empty message or invalid field")))]
 #[tracing::instrument(skip_all, fields(chatbot_id = %body.chatbot_id))]
@@ -155,10 +156,12 @@ pub async fn chat(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let bot = authenticate(&req, &db, body.chatbot_id).await?;
+    let bot_settings = ChatbotSettings::from_stored(&bot.settings);
+    // Before anything is read or written: a page the chatbot does not allow gets nothing.
+    crate::origin::admit(&req, &bot_settings.allowed_origins)?;
     let text = check_message(&body.message, settings.max_message_chars)?;
     let email = normalise_email(body.user_email.as_deref())?;
     let image_url = check_image_url(body.image_url.as_deref())?;
-    let bot_settings = ChatbotSettings::from_stored(&bot.settings);
 
     let since = Utc::now() - Duration::seconds(settings.session_idle_secs);
     let existing = match body.session_id {
