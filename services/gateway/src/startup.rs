@@ -13,9 +13,9 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use crate::caller::check_caller;
 use crate::cors::CorsPolicy;
 use crate::limits::Limits;
-use crate::routes::analytics::{self, AnalyticsUpstreams, stream::StreamTiming};
 use crate::live::LiveUpdates;
 use crate::proxy::{Upstreams, forward};
+use crate::routes::analytics::{self, AnalyticsUpstreams, stream::StreamTiming};
 use crate::routes::{auth, executions, users};
 use crate::screen::screen;
 use crate::settings::Settings;
@@ -104,7 +104,10 @@ impl Service for Application {
                         // The gateway's own, ahead of the proxy that sends the rest of /executions to the executor.
                         .route("/executions/stream", web::get().to(executions::stream))
                         .route("/analytics/overview", web::get().to(analytics::overview))
-                        .route("/analytics/stream", web::get().to(analytics::stream::stream))
+                        .route(
+                            "/analytics/stream",
+                            web::get().to(analytics::stream::stream),
+                        )
                         .route("/auth/register", web::post().to(auth::register))
                         .route("/auth/token", web::post().to(auth::token))
                         .route("/auth/refresh", web::post().to(auth::refresh))
