@@ -22,6 +22,7 @@ use crate::settings::ChatSettings;
 use crate::store::chatbots;
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Support bot", "welcome_message": "Hi! How can I help?", "settings": {}}))]
 pub struct CreateChatbot {
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,

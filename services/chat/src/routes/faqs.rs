@@ -20,6 +20,7 @@ use crate::store::faqs;
 pub const MAX_FAQS_PER_CHATBOT: u64 = 2000;
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"question": "What are your opening hours?", "answer": "Monday to Friday, 9:00 to 17:00.", "category": "general"}))]
 pub struct FaqBody {
     #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub question: String,

@@ -16,6 +16,7 @@ use crate::store::{intents, is_unique_violation};
 const MAX_EXAMPLES: usize = 100;
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"name": "order_status", "examples": ["where is my order", "track my package"]}))]
 pub struct IntentBody {
     /// Letters, digits, `_`, `-` and `.`; unique per chatbot.
     #[schema(min_length = 1, max_length = 100, pattern = r"^[A-Za-z0-9_.-]+$")]

@@ -20,6 +20,7 @@ use crate::store::{audit, refresh_tokens, revoked_tokens, users};
 pub struct RefreshTtl(pub i64);
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple", "name": "Ada"}))]
 pub struct RegisterRequest {
     #[schema(format = "email", max_length = 254)]
     pub email: String,
@@ -38,6 +39,7 @@ pub struct UserResponse {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple"}))]
 pub struct TokenRequest {
     pub email: String,
     pub password: String,
