@@ -256,10 +256,9 @@ async fn the_data_folder_and_every_file_in_it_are_private_to_the_owner() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A chatbot's end in one process: deleting it retires its workflows and
-/// cancels its waiting run; erasing an end user erases their data only.
+/// The end user's session stream in one process (in-process bus, SQLite).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_a_chatbot_and_erasing_an_end_user_in_one_process() {
+async fn a_workflow_message_reaches_the_session_stream_within_a_second_in_one_process() {
     let dir = std::env::temp_dir().join(format!("echoflow-e2e-{}", uuid::Uuid::new_v4().simple()));
     let port = free_port();
     let env = vec![(
@@ -275,11 +274,13 @@ async fn deleting_a_chatbot_and_erasing_an_end_user_in_one_process() {
     )
     .await;
     let mut api = Api::new(up.base_url());
-    api.sign_up("lifecycle@example.com").await;
-    let mut stranger = Api::new(up.base_url());
-    stranger.sign_up("stranger@example.com").await;
-    echoflow_e2e::chatbot_lifecycle::deleting_a_chatbot_retires_its_workflows(&api).await;
-    echoflow_e2e::chatbot_lifecycle::erasing_an_end_user(&api, &stranger).await;
+    api.sign_up("widget@example.com").await;
+    let latency =
+        echoflow_e2e::session_stream::workflow_message_reaches_the_session_stream(&api).await;
+    println!(
+        "embedded: {} ms from the step's commit to the session stream",
+        latency.num_milliseconds()
+    );
     up.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -310,9 +311,10 @@ async fn a_webhook_that_waits_answers_with_the_workflows_response_in_one_process
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The end user's session stream in one process (in-process bus, SQLite).
+/// A chatbot's end in one process: deleting it retires its workflows and
+/// cancels its waiting run; erasing an end user erases their data only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_workflow_message_reaches_the_session_stream_within_a_second_in_one_process() {
+async fn deleting_a_chatbot_and_erasing_an_end_user_in_one_process() {
     let dir = std::env::temp_dir().join(format!("echoflow-e2e-{}", uuid::Uuid::new_v4().simple()));
     let port = free_port();
     let env = vec![(
@@ -328,13 +330,11 @@ async fn a_workflow_message_reaches_the_session_stream_within_a_second_in_one_pr
     )
     .await;
     let mut api = Api::new(up.base_url());
-    api.sign_up("widget@example.com").await;
-    let latency =
-        echoflow_e2e::session_stream::workflow_message_reaches_the_session_stream(&api).await;
-    println!(
-        "embedded: {} ms from the step's commit to the session stream",
-        latency.num_milliseconds()
-    );
+    api.sign_up("lifecycle@example.com").await;
+    let mut stranger = Api::new(up.base_url());
+    stranger.sign_up("stranger@example.com").await;
+    echoflow_e2e::chatbot_lifecycle::deleting_a_chatbot_retires_its_workflows(&api).await;
+    echoflow_e2e::chatbot_lifecycle::erasing_an_end_user(&api, &stranger).await;
     up.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }

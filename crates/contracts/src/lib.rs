@@ -23,10 +23,10 @@ pub const PROTOBUF_CONTENT_TYPE: &str = "application/x-protobuf";
 pub const CLOUDEVENTS_CONTENT_TYPE: &str = "application/cloudevents+json";
 /// Routing key of ExecutionJobs on `echoflow.jobs`.
 pub const JOB_ROUTING_KEY: &str = "execution";
-/// Routing key of ConversationMessages on `echoflow.updates` (ExecutionUpdates use `execution.*`).
-pub const CONVERSATION_MESSAGE_ROUTING_KEY: &str = "conversation.message";
 /// Routing key of WebhookResponses on `echoflow.responses`.
 pub const WEBHOOK_RESPONSE_ROUTING_KEY: &str = "webhook.response";
+/// Routing key of ConversationMessages on `echoflow.updates` (ExecutionUpdates use `execution.*`).
+pub const CONVERSATION_MESSAGE_ROUTING_KEY: &str = "conversation.message";
 
 /// Why a message body could not be decoded.
 #[derive(Debug, thiserror::Error)]

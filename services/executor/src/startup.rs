@@ -168,6 +168,15 @@ impl Service for Application {
             self.retention_days,
             self.stop_background.clone(),
         ));
+        let chatbot_events = tokio::spawn(consume_chatbot_events(
+            self.bus.clone(),
+            ChatbotEventConsumer {
+                db: self.engine.db.clone(),
+                relay: self.engine.relay.clone(),
+                waker: self.engine.waker.clone(),
+            },
+            shutdown.clone(),
+        ));
         let consumer = Arc::new(JobConsumer::new(self.engine.clone()));
         let bus = self.bus.clone();
         let consumer_stop = shutdown.clone();
@@ -179,15 +188,6 @@ impl Service for Application {
                 consumer,
                 consumer_stop,
             )
-        let chatbot_events = tokio::spawn(consume_chatbot_events(
-            self.bus.clone(),
-            ChatbotEventConsumer {
-                db: self.engine.db.clone(),
-                relay: self.engine.relay.clone(),
-                waker: self.engine.waker.clone(),
-            },
-            shutdown.clone(),
-        ));
             .await
         });
         let served =
@@ -212,6 +212,7 @@ impl Service for Application {
         self.stop_background.cancel();
         let _ = waking.await;
         let _ = pruning.await;
+        chatbot_events.await??;
         self.engine.relay.stopped().await;
         served?;
         consumed??;
@@ -219,18 +220,6 @@ impl Service for Application {
     }
 }
 
-/// Re-queues the jobs of executions that never finished (embedded mode),
-/// except those waiting on a wake-up: the waker resumes them when due.
-async fn recover(db: &DatabaseConnection, bus: &SharedBus) -> anyhow::Result<()> {
-    let unfinished = store::Entity::find()
-        chatbot_events.await??;
-        .filter(store::Column::Status.is_in([status::QUEUED, status::RUNNING]))
-        .all(db)
-        .await?;
-    let waiting: std::collections::HashSet<uuid::Uuid> = wakeups::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
 /// Consumes `executor.chatbot-events` (one at a time: they are rare) until `shutdown`.
 async fn consume_chatbot_events(
     bus: SharedBus,
@@ -247,6 +236,17 @@ async fn consume_chatbot_events(
     Ok(())
 }
 
+/// Re-queues the jobs of executions that never finished (embedded mode),
+/// except those waiting on a wake-up: the waker resumes them when due.
+async fn recover(db: &DatabaseConnection, bus: &SharedBus) -> anyhow::Result<()> {
+    let unfinished = store::Entity::find()
+        .filter(store::Column::Status.is_in([status::QUEUED, status::RUNNING]))
+        .all(db)
+        .await?;
+    let waiting: std::collections::HashSet<uuid::Uuid> = wakeups::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
         .map(|w| w.execution_id)
         .collect();
     let mut count = 0usize;
