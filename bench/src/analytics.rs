@@ -321,7 +321,7 @@ fn messages_row(insert: &mut InsertStatement, i: usize, bot: Uuid, at: DateTime<
         "hours", "refund", "shipping", "pricing", "returns", "warranty", "stock", "contact",
     ];
     const SOURCES: [&str; 3] = ["faq", "fallback", "llm"];
-    let user = i % 2 == 0;
+    let user = i.is_multiple_of(2);
     let (label, score) = LABELS[pick(i, 2, 3)];
     let intent = (user && pick(i, 3, 3) == 0).then(|| INTENTS[pick(i, 4, INTENTS.len())]);
     let source = if user {
