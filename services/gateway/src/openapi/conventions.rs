@@ -85,6 +85,7 @@ pub fn apply(doc: &mut Value) {
             if let Some(op) = item.get_mut(method).and_then(Value::as_object_mut) {
                 document_errors(path, op);
                 add_summary(op);
+                drop_repeated_parameters(op);
             }
         }
     }
@@ -136,6 +137,16 @@ fn error_schema() -> Value {
 
 fn error_content() -> Value {
     json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{ERROR_SCHEMA}")}}})
+}
+
+/// utoipa adds the path parameters it reads from a handler's `web::Path<(..)>`
+/// after those a route declares itself: the first of each `in` + `name`
+/// (the declared one, with its description and constraints) is kept.
+fn drop_repeated_parameters(op: &mut Map<String, Value>) {
+    if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+        let mut seen = std::collections::HashSet::new();
+        params.retain(|p| seen.insert((p["in"].to_string(), p["name"].to_string())));
+    }
 }
 
 /// An operation without a summary (its handler has no doc comment) is
@@ -321,6 +332,24 @@ mod tests {
         );
         assert_eq!(doc["paths"]["/api/v1/x"]["get"]["summary"], "Kept");
         assert_eq!(doc["servers"][0]["url"], "/");
+    }
+
+    #[test]
+    fn a_repeated_parameter_keeps_its_first_declaration() {
+        let mut doc = doc_with(
+            "/api/v1/things/{id}",
+            "delete",
+            json!({"operationId": "deleteThing", "parameters": [
+                {"in": "path", "name": "id", "description": "declared", "schema": {"format": "uuid"}},
+                {"in": "query", "name": "id", "schema": {}},
+                {"in": "path", "name": "id", "schema": {}}
+            ], "responses": {}}),
+        );
+        apply(&mut doc);
+        let params = &doc["paths"]["/api/v1/things/{id}"]["delete"]["parameters"];
+        assert_eq!(params.as_array().unwrap().len(), 2, "{params}");
+        assert_eq!(params[0]["description"], "declared");
+        assert_eq!(params[1]["in"], "query");
     }
 
     #[test]
