@@ -170,6 +170,6 @@ mod tests {
             .iter()
             .map(|t| t["name"].as_str().unwrap())
             .collect();
-        assert_eq!(tags, ["identity", "executions", "templates"]);
+        assert_eq!(tags, ["identity", "executions", "analytics", "templates"]);
     }
 }
