@@ -6,8 +6,8 @@ pub mod conversations;
 pub mod end_users;
 pub mod faqs;
 pub mod intents;
-pub mod sessions;
 pub mod internal;
+pub mod sessions;
 pub mod widget;
 
 use echoflow_service_kit::ApiError;
