@@ -77,10 +77,13 @@ pub struct ChatResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub welcome_message: Option<String>,
     /// Proves this conversation to `GET /api/v1/chat/sessions/{session_id}/messages`
-    /// and `/stream` (as `X-Session-Token`, or `?session_token=` on the stream); the
-    /// same for every answer of the conversation.
+    /// and `/stream` (as `X-Session-Token`, or `?session_token=` on the stream).
+    /// Handed out when this message opened the conversation, or when the request
+    /// sent the conversation's token in `X-Session-Token` (the same token again);
+    /// null when a conversation was continued by its id or by the end user's email
+    /// alone, so knowing a session id or an email never reveals a conversation.
     #[schema(example = "est_3f1c...")]
-    pub session_token: String,
+    pub session_token: Option<String>,
 }
 
 /// What the chat route shares across requests.
@@ -221,6 +224,13 @@ pub async fn chat(
     };
     let stored = store_turn(&db, existing, since, &turn).await?;
     let new_session = stored.started;
+    // Only who opened the conversation, or already holds its token, gets the token.
+    let proven = new_session
+        || req
+            .headers()
+            .get(crate::routes::sessions::SESSION_TOKEN_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|token| session_tokens.verify(bot.id, stored.session_id, token));
     ctx.relay.notify();
     metrics::counter!("echoflow_chat_messages_total", "reply_source" => turn.reply.source.as_str())
         .increment(1);
@@ -244,6 +254,6 @@ pub async fn chat(
         } else {
             None
         },
-        session_token: session_tokens.issue(bot.id, stored.session_id),
+        session_token: proven.then(|| session_tokens.issue(bot.id, stored.session_id)),
     }))
 }
