@@ -73,6 +73,27 @@ const REFUSED_HEADERS: [&str; 11] = [
 ];
 /// echoflow's own headers (`X-Echoflow-Execution-Id`) cannot be forged.
 const RESERVED_PREFIX: &str = "x-echoflow-";
+/// The answer is served from echoflow's own origin, so what would let a page
+/// there run or be read cross-origin stays echoflow's: every answer is sent with
+/// `Content-Security-Policy: sandbox` and `X-Content-Type-Options: nosniff`
+/// (see [`SECURITY_HEADERS`]), which a workflow may not replace, and CORS is the
+/// gateway's (`Access-Control-*`); `Refresh` would be a redirect the browser
+/// follows without a 3xx.
+const GUARDED_HEADERS: [&str; 4] = [
+    "content-security-policy",
+    "content-security-policy-report-only",
+    "x-content-type-options",
+    "refresh",
+];
+const CORS_PREFIX: &str = "access-control-";
+
+/// Sent with every answer of a synchronous webhook: a page a workflow answers
+/// runs sandboxed (an opaque origin: no access to echoflow's origin, its
+/// storage or its API), and browsers do not sniff another type than the one given.
+pub const SECURITY_HEADERS: [(&str, &str); 2] = [
+    ("content-security-policy", "sandbox"),
+    ("x-content-type-options", "nosniff"),
+];
 
 /// Why a header name may not be set, if it may not.
 pub fn check_header_name(name: &str) -> Result<(), String> {
@@ -84,6 +105,11 @@ pub fn check_header_name(name: &str) -> Result<(), String> {
     if REFUSED_HEADERS.contains(&lower.as_str()) {
         return Err(format!(
             "the {name} header cannot be set by a workflow (hop-by-hop, computed, or Set-Cookie)"
+        ));
+    }
+    if GUARDED_HEADERS.contains(&lower.as_str()) || lower.starts_with(CORS_PREFIX) {
+        return Err(format!(
+            "the {name} header cannot be set by a workflow: answers are served from echoflow's own origin, which sets it"
         ));
     }
     if lower.starts_with(RESERVED_PREFIX) {
@@ -249,6 +275,10 @@ mod tests {
             "Set-Cookie",
             "Content-Length",
             "X-Echoflow-Execution-Id",
+            "Content-Security-Policy",
+            "x-content-type-options",
+            "Access-Control-Allow-Origin",
+            "Refresh",
             "bad name",
             "",
         ] {

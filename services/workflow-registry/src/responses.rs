@@ -196,6 +196,9 @@ fn send(reply: &Reply) -> HttpResponse {
         typed |= name == header::CONTENT_TYPE;
         answer.append_header((name, value));
     }
+    for (name, value) in respond::SECURITY_HEADERS {
+        answer.insert_header((name, value));
+    }
     // 204 and 304 carry no body (RFC 9110); the step's body is left out.
     if matches!(status.as_u16(), 204 | 304) {
         return answer.finish();

@@ -115,6 +115,9 @@ async fn a_waiting_caller_gets_the_workflows_answer() {
     assert_eq!(headers["location"], "/orders/7");
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(headers["x-echoflow-execution-id"], execution_id.as_str());
+    // Served from echoflow's origin: a page a workflow answers runs sandboxed.
+    assert_eq!(headers["content-security-policy"], "sandbox");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
     let body: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body, json!({"order": 7, "state": "created"}));
 }
