@@ -63,8 +63,8 @@ fn overview_path(chatbot: Option<&str>) -> String {
     let now = chrono::Utc::now();
     let mut path = format!(
         "/api/v1/analytics/overview?bucket=hour&from={}&to={}",
-        (now - chrono::TimeDelta::hours(2)).format("%Y-%m-%dT%H:%M:%SZ"),
-        (now + chrono::TimeDelta::hours(1)).format("%Y-%m-%dT%H:%M:%SZ")
+        (now - chrono::TimeDelta::hours(2)).format("%Y-%m-%dT%H:00:00Z"),
+        (now + chrono::TimeDelta::hours(2)).format("%Y-%m-%dT%H:00:00Z")
     );
     if let Some(id) = chatbot {
         path.push_str(&format!("&chatbot_id={id}"));
@@ -195,7 +195,8 @@ pub async fn overview_of_known_data(base: &str) {
     };
     assert_eq!(c["top_intents"], expected_intents);
     let buckets = c["buckets"].as_array().unwrap();
-    assert_eq!(buckets.len(), 3, "hourly buckets over 3 hours");
+    // From the start of the hour two hours ago to that of two hours ahead.
+    assert_eq!(buckets.len(), 4, "hourly buckets over 4 hours");
     assert_eq!(
         buckets
             .iter()

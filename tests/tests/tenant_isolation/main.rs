@@ -56,6 +56,13 @@ async fn another_user_reaches_nothing_of_a_tenant_through_any_operation_with_an_
     let mut wrong = Vec::new();
     let mut covered = 0;
     for op in ops.iter().filter(|o| !path_params(&o.path).is_empty()) {
+        if !op.takes_bearer() {
+            println!(
+                "{:<60} not called: a chatbot-key route (its key decides, see chat's tests)",
+                op.label()
+            );
+            continue;
+        }
         let (url, any_owned) = match fill_path(op, &owned, &mut unknown) {
             Filled::Url(url, owned) => (url, owned),
             Filled::Excluded(reason) => {

@@ -89,6 +89,15 @@ impl Operation {
         ok
     }
 
+    /// Whether a user's bearer token is one way to call it. The widget's routes
+    /// take a chatbot key (and a session token) instead: who may call them is
+    /// decided by the key, which chat's own tests cover (`sessions`, `widget`).
+    pub(crate) fn takes_bearer(&self) -> bool {
+        self.spec["security"]
+            .as_array()
+            .is_none_or(|all| all.iter().any(|s| s.get("bearer").is_some()))
+    }
+
     pub(crate) fn is_stream(&self) -> bool {
         self.spec["responses"]["200"]["content"]
             .get("text/event-stream")

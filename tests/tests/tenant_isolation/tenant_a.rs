@@ -165,7 +165,10 @@ pub(crate) async fn snapshot(
     owned: &Owned,
 ) -> BTreeMap<String, (u16, Value)> {
     let mut out = BTreeMap::new();
-    for op in ops.iter().filter(|o| o.method == "get" && !o.is_stream()) {
+    for op in ops
+        .iter()
+        .filter(|o| o.method == "get" && !o.is_stream() && o.takes_bearer())
+    {
         let Filled::Url(url, _) = fill_path(op, owned, &mut Vec::new()) else {
             continue;
         };
