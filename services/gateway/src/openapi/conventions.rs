@@ -64,6 +64,8 @@ const ANSWERS: [(&str, &str, &str); 8] = [
 
 /// The name of the error body under `components/schemas`.
 pub const ERROR_SCHEMA: &str = "Error";
+/// The name of one server-sent event under `components/schemas`.
+pub const EVENT_SCHEMA: &str = "ServerSentEvent";
 
 /// Adds the error body schema and the shared error answers to `doc`, and to
 /// each operation the error answers its shape allows.
@@ -84,6 +86,7 @@ pub fn apply(doc: &mut Value) {
         for method in METHODS {
             if let Some(op) = item.get_mut(method).and_then(Value::as_object_mut) {
                 document_errors(path, op);
+                describe_events(op);
                 add_summary(op);
                 drop_repeated_parameters(op);
             }
@@ -99,6 +102,7 @@ fn add_components(doc: &mut Value) {
         doc["components"]["schemas"] = json!({});
     }
     doc["components"]["schemas"][ERROR_SCHEMA] = error_schema();
+    doc["components"]["schemas"][EVENT_SCHEMA] = event_schema();
     if !doc["components"]["responses"].is_object() {
         doc["components"]["responses"] = json!({});
     }
@@ -112,6 +116,40 @@ fn add_components(doc: &mut Value) {
             }});
         }
         doc["components"]["responses"][name] = answer;
+    }
+}
+
+/// One event of a `text/event-stream` answer as an SSE parser (a browser's
+/// `EventSource`, a client library, schemathesis) gives it: its fields, not
+/// the stream's text.
+fn event_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "One server-sent event: `data` is JSON text whose shape the operation describes, `event` its name (absent: `message`), `id` what `Last-Event-ID` resumes from.",
+        "properties": {
+            "event": {"type": "string"},
+            "data": {"type": "string"},
+            "id": {"type": "string"},
+            "retry": {"type": "integer", "minimum": 0}
+        }
+    })
+}
+
+/// Every `text/event-stream` answer is a sequence of [`event_schema`] events.
+fn describe_events(op: &mut Map<String, Value>) {
+    let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for answer in responses.values_mut() {
+        if let Some(stream) = answer
+            .pointer_mut("/content/text~1event-stream")
+            .and_then(Value::as_object_mut)
+        {
+            stream.insert(
+                "schema".into(),
+                json!({"$ref": format!("#/components/schemas/{EVENT_SCHEMA}")}),
+            );
+        }
     }
 }
 
