@@ -46,6 +46,17 @@ pub struct RangeError {
     pub message: String,
 }
 
+/// A refused range is a 422 `VALIDATION_ERROR` naming the field, the same from
+/// the gateway and from each slice's internal route.
+impl From<RangeError> for echoflow_service_kit::ApiError {
+    fn from(e: RangeError) -> Self {
+        Self::validation(
+            format!("{}: {}", e.field, e.message),
+            serde_json::json!({"path": e.field, "message": e.message}),
+        )
+    }
+}
+
 /// A checked range: `from` and `to` on whole hours, `from < to`, within the bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {

@@ -21,7 +21,6 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
     QuerySelect,
 };
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::store::{dead_letters, executions, status};
@@ -60,12 +59,7 @@ pub async fn executions(
     query: web::Query<SliceQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let range = Range::new(query.from, query.to, query.bucket).map_err(|e| {
-        ApiError::validation(
-            format!("{}: {}", e.field, e.message),
-            json!({"path": e.field, "message": e.message}),
-        )
-    })?;
+    let range = Range::new(query.from, query.to, query.bucket)?;
     let figures = figures(db.get_ref(), query.owner_id, query.chatbot_id, &range).await?;
     Ok(HttpResponse::Ok().json(figures))
 }

@@ -16,7 +16,6 @@ use echoflow_service_kit::{ApiError, AuthUser};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -95,12 +94,7 @@ pub fn range_of(query: &OverviewQuery, now: DateTime<Utc>) -> Result<Range, ApiE
     let from = query
         .from
         .unwrap_or(to - chrono::TimeDelta::days(DEFAULT_DAYS));
-    Range::new(from, to, query.bucket.unwrap_or_default()).map_err(|e| {
-        ApiError::validation(
-            format!("{}: {}", e.field, e.message),
-            json!({"path": e.field, "message": e.message}),
-        )
-    })
+    Ok(Range::new(from, to, query.bucket.unwrap_or_default())?)
 }
 
 /// The caller's analytics over a range.
