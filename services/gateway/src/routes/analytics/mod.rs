@@ -128,7 +128,10 @@ pub async fn overview(
         to: range.to,
         bucket: range.bucket,
     };
-    let (conversations, executions) = tokio::try_join!(
+    // Both slices at once; chat's answer decides first, so a chatbot that is not
+    // the caller's is 404 whatever the executor's slice answered (with try_join
+    // the first error to arrive won: 404 or 500 by timing).
+    let (conversations, executions) = tokio::join!(
         upstreams.slice::<ConversationFigures>(
             &upstreams.chat,
             "/internal/analytics/conversations",
@@ -139,7 +142,8 @@ pub async fn overview(
             "/internal/analytics/executions",
             &slice
         ),
-    )?;
+    );
+    let (conversations, executions) = (conversations?, executions?);
     Ok(HttpResponse::Ok().json(Overview {
         chatbot_id: query.chatbot_id,
         from: range.from,
