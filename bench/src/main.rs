@@ -44,6 +44,10 @@ struct Args {
     /// Measure only the analytics overview (no floors, no load): its seeding, roll-up and latency.
     #[arg(long)]
     analytics_only: bool,
+    /// Skip the analytics overview (its seeding and roll-up take minutes): for an A/B of the
+    /// engine against a commit that has no analytics.
+    #[arg(long, conflicts_with = "analytics_only")]
+    no_analytics: bool,
 }
 
 /// How much of each measurement to run.
@@ -185,7 +189,7 @@ async fn main() -> anyhow::Result<()> {
                     ..ModeResults::default()
                 })
         } else {
-            measure_mode(&target, &sizes, &bar).await
+            measure_mode(&target, &sizes, !args.no_analytics, &bar).await
         };
         target.stop().await;
         modes.push(result?);
@@ -249,6 +253,7 @@ async fn measure_floors(sizes: &Sizes, bar: &ProgressBar) -> anyhow::Result<Floo
 async fn measure_mode(
     target: &Target,
     sizes: &Sizes,
+    with_analytics: bool,
     bar: &ProgressBar,
 ) -> anyhow::Result<ModeResults> {
     let mode = target.mode;
@@ -321,8 +326,11 @@ async fn measure_mode(
     }
     let end_rss_kb = target.rss_kb();
     // Last: the seeded history stays in the database afterwards.
-    let analytics =
-        analytics::measure(target, sizes.analytics_rows, sizes.analytics_samples, bar).await?;
+    let analytics = if with_analytics {
+        Some(analytics::measure(target, sizes.analytics_rows, sizes.analytics_samples, bar).await?)
+    } else {
+        None
+    };
     Ok(ModeResults {
         mode: mode.to_string(),
         idle_rss_kb,
@@ -335,7 +343,7 @@ async fn measure_mode(
         saturation,
         saturation_per_sec: best,
         end_rss_kb,
-        analytics: Some(analytics),
+        analytics,
     })
 }
 
