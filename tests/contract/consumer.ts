@@ -66,17 +66,28 @@ export async function createChatbot(
   return { chatbot: data, widgetKey: data.api_key };
 }
 
-/** What the chat widget does: one end-user message with the chatbot's key. */
+/** A conversation as the widget keeps it: its id and the token every answer carries. */
+export interface Conversation {
+  sessionId: string;
+  sessionToken: string;
+}
+
+/**
+ * What the chat widget does: one end-user message with the chatbot's key;
+ * continuing a conversation also proves it with its session token.
+ */
 export async function sendChatMessage(
   baseUrl: string,
   widgetKey: string,
   chatbotId: string,
   message: string,
-  sessionId?: string,
+  conversation?: Conversation,
 ): Promise<ChatAnswer> {
-  const widget = createClient<paths>({ baseUrl, headers: { "X-Chatbot-Key": widgetKey } });
+  const headers: Record<string, string> = { "X-Chatbot-Key": widgetKey };
+  if (conversation) headers["X-Session-Token"] = conversation.sessionToken;
+  const widget = createClient<paths>({ baseUrl, headers });
   const { data, error } = await widget.POST("/api/v1/chat", {
-    body: { chatbot_id: chatbotId, message, session_id: sessionId ?? null },
+    body: { chatbot_id: chatbotId, message, session_id: conversation?.sessionId ?? null },
   });
   if (error) throw new Error(describe(error));
   const source: "llm" | "faq" | "fallback" = data.reply_source;

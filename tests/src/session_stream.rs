@@ -1,7 +1,9 @@
 //! The end user's side of a conversation, as a widget does it through the
 //! gateway: a sentiment-triggered workflow's `action.send_message` arrives on
 //! the session stream within 1 s of the step's commit, and another session's
-//! token reads nothing of it. Both run modes run it.
+//! token reads nothing of it; without its token the conversation cannot be
+//! continued, and rotating the chatbot's key ends its streams. Both run
+//! modes run it.
 
 use std::time::Duration;
 
@@ -206,5 +208,67 @@ pub async fn workflow_message_reaches_the_session_stream(api: &Api) -> chrono::D
     assert_eq!(contents.first(), Some(&"Hi! How can I help?"), "{history}");
     assert_eq!(contents.last(), Some(&SORRY), "{history}");
     assert!(contents.contains(&ANGRY), "{history}");
+
+    refused_without_its_token(api, &bot, &mine).await;
+    // Rotating the chatbot's key ends the open streams (through the gateway too).
+    let (status, rotated) = api
+        .post(
+            &format!("/api/v1/chatbots/{}/api-key/rotate", bot.id),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while events.next_frame(WAIT).await.is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived the chatbot's key");
     latency
+}
+
+/// Continuing `session` by its id without its token, from a widget's page:
+/// 401 naming the header, which the page can read; nothing is stored.
+async fn refused_without_its_token(api: &Api, bot: &Chatbot, session: &Session) {
+    let page = "https://shop.example.com";
+    let response = api
+        .client
+        .post(format!("{}/api/v1/chat", api.base))
+        .header("x-chatbot-key", &bot.api_key)
+        .header("origin", page)
+        .json(&json!({"chatbot_id": bot.id, "message": "What did they say?", "session_id": session.id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some(page)
+    );
+    let (status, body) = echoflow_test_support::read(response).await;
+    assert_eq!(status, 401, "{body}");
+    let error = echoflow_test_support::assert_error(&body, "UNAUTHORIZED");
+    assert_eq!(error["details"]["header"], "X-Session-Token", "{body}");
+    // With a wrong key, the page reads the refusal as well.
+    let response = api
+        .client
+        .get(format!(
+            "{}/api/v1/chat/sessions/{}/messages",
+            api.base, session.id
+        ))
+        .header("x-chatbot-key", "ecb_not-a-key")
+        .header("x-session-token", &session.token)
+        .header("origin", page)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some(page)
+    );
 }

@@ -4,8 +4,13 @@
 //! decision on the request, and [`echo`], in every service's chain, puts it
 //! on whatever the route answers, errors included: `Vary: Origin` once the
 //! origin was looked at, `Access-Control-Allow-Origin` (with
-//! `Access-Control-Expose-Headers`) once it was admitted. Credentials are
-//! never allowed: the API takes keys and tokens in headers, not cookies.
+//! `Access-Control-Expose-Headers`) once it was admitted. A route may also
+//! mark a request [`undecided`] before it knows which origins it accepts:
+//! a refusal made then (no key, a wrong key, a malformed body) tells
+//! nothing of what the route guards, so it carries
+//! `Access-Control-Allow-Origin` for any origin, and the page's script can
+//! read why it was refused. Credentials are never allowed: the API takes
+//! keys and tokens in headers, not cookies.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -23,6 +28,8 @@ enum Decision {
     Checked,
     /// Admitted: echoed in `Access-Control-Allow-Origin`.
     Admitted(HeaderValue),
+    /// Not decided yet: echoed on an error answer only.
+    Undecided(HeaderValue),
 }
 
 /// The request's `Origin`, if its page sent one.
@@ -30,11 +37,28 @@ pub fn request_origin(req: &HttpRequest) -> Option<&HeaderValue> {
     req.headers().get(header::ORIGIN)
 }
 
-/// Records that the answer depends on the request's origin (`Vary: Origin`).
+/// Records that the answer depends on the request's origin (`Vary: Origin`);
+/// an undecided request is decided now (not admitted, unless [`admit`] follows).
 pub fn checked(req: &HttpRequest) {
     let mut extensions = req.extensions_mut();
-    if extensions.get::<Decision>().is_none() {
+    if matches!(
+        extensions.get::<Decision>(),
+        None | Some(Decision::Undecided(_))
+    ) {
         extensions.insert(Decision::Checked);
+    }
+}
+
+/// Records that the route does not know yet which origins it accepts: until
+/// [`checked`] or [`admit`], an error answer (4xx, 5xx) may be read by any
+/// origin, and a success by none.
+pub fn undecided(req: &HttpRequest) {
+    let Some(origin) = request_origin(req).cloned() else {
+        return;
+    };
+    let mut extensions = req.extensions_mut();
+    if extensions.get::<Decision>().is_none() {
+        extensions.insert(Decision::Undecided(origin));
     }
 }
 
@@ -57,9 +81,15 @@ pub async fn echo(
     let Some(decision) = decision else {
         return Ok(res);
     };
+    let refused = res.status().is_client_error() || res.status().is_server_error();
     let headers = res.headers_mut();
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
-    if let Decision::Admitted(origin) = decision {
+    let echoed = match decision {
+        Decision::Admitted(origin) => Some(origin),
+        Decision::Undecided(origin) if refused => Some(origin),
+        Decision::Undecided(_) | Decision::Checked => None,
+    };
+    if let Some(origin) = echoed {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
@@ -93,6 +123,22 @@ mod tests {
                     web::get().to(|req: HttpRequest| async move {
                         checked(&req);
                         HttpResponse::Forbidden().finish()
+                    }),
+                )
+                .route(
+                    "/undecided/{status}",
+                    web::get().to(|req: HttpRequest, status: web::Path<u16>| async move {
+                        undecided(&req);
+                        match *status {
+                            403 => {
+                                // Decided after all: refused.
+                                checked(&req);
+                                HttpResponse::Forbidden().finish()
+                            }
+                            401 => HttpResponse::Unauthorized().finish(),
+                            503 => HttpResponse::ServiceUnavailable().finish(),
+                            _ => HttpResponse::Ok().finish(),
+                        }
                     }),
                 )
                 .route("/plain", web::get().to(HttpResponse::Ok)),
@@ -129,6 +175,23 @@ mod tests {
         // Admitted without an Origin: nothing to echo.
         let h = call(None, "/admitted").await;
         assert!(h.get("access-control-allow-origin").is_none());
+
+        // Refused before the route knew its origins: any origin reads why.
+        for path in ["/undecided/401", "/undecided/503"] {
+            let h = call(Some("https://evil.example"), path).await;
+            assert_eq!(
+                h.get("access-control-allow-origin").unwrap(),
+                "https://evil.example",
+                "{path}"
+            );
+            assert_eq!(h.get("vary").unwrap(), "Origin");
+        }
+        // Undecided, then refused by the route, or a success: not echoed.
+        for path in ["/undecided/403", "/undecided/200"] {
+            let h = call(Some("https://evil.example"), path).await;
+            assert!(h.get("access-control-allow-origin").is_none(), "{path}");
+            assert_eq!(h.get("vary").unwrap(), "Origin");
+        }
 
         // A route that decides nothing gets nothing.
         let h = call(Some("https://shop.example.com"), "/plain").await;

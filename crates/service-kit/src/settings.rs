@@ -144,7 +144,6 @@ ai_timeout_ms = 30000
 [chat]
 max_message_chars = 4000
 memory_window = 10
-session_idle_secs = 1800
 fallback_message = "Sorry, I don't have an answer to that yet. Could you rephrase, or leave your email so a person can get back to you?"
 provider_base_url = ""
 provider_model = "gpt-4o-mini"

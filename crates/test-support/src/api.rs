@@ -1,6 +1,8 @@
 //! A client of the public API, with the calls the scenarios make.
 
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub struct Api {
@@ -9,6 +11,9 @@ pub struct Api {
     pub token: Option<String>,
     /// The chatbot `sign_up` created for this user.
     pub chatbot: Option<Chatbot>,
+    /// The session token of every conversation a chat answer handed one for,
+    /// by session id: what a widget keeps to continue its conversation.
+    session_tokens: Mutex<HashMap<String, String>>,
 }
 
 /// A chatbot and its widget key.
@@ -28,6 +33,7 @@ impl Api {
                 .unwrap(),
             token: None,
             chatbot: None,
+            session_tokens: Mutex::default(),
         }
     }
 
@@ -51,19 +57,43 @@ impl Api {
         }
     }
 
-    /// An end user's message to a chatbot, with its widget key.
+    /// An end user's message to a chatbot, with its widget key, as its widget
+    /// sends it: a message that continues a conversation (`session_id`) carries
+    /// the conversation's token in `X-Session-Token`.
     pub async fn chat(&self, bot: &Chatbot, body: Value) -> (u16, Value) {
         let mut body = body;
         body["chatbot_id"] = json!(bot.id);
-        let r = self
+        let mut request = self
             .client
             .post(format!("{}/api/v1/chat", self.base))
-            .header("x-chatbot-key", &bot.api_key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        read(r).await
+            .header("x-chatbot-key", &bot.api_key);
+        if let Some(token) = body["session_id"]
+            .as_str()
+            .and_then(|id| self.session_token(id))
+        {
+            request = request.header("x-session-token", token);
+        }
+        let (status, answer) = read(request.json(&body).send().await.unwrap()).await;
+        if let (Some(id), Some(token)) = (
+            answer["session_id"].as_str(),
+            answer["session_token"].as_str(),
+        ) {
+            let mut tokens = self
+                .session_tokens
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            tokens.insert(id.to_string(), token.to_string());
+        }
+        (status, answer)
+    }
+
+    /// The session token a chat answer handed out for `session_id`.
+    pub fn session_token(&self, session_id: &str) -> Option<String> {
+        self.session_tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(session_id)
+            .cloned()
     }
 
     fn with_auth(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {

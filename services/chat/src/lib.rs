@@ -19,6 +19,7 @@ pub mod session_token;
 pub mod settings;
 pub mod startup;
 pub mod store;
+pub mod stream_guard;
 
 pub use settings::Settings;
 pub use startup::Application;

@@ -8,8 +8,8 @@
 //! open on that session, so a message committed by one replica reaches a
 //! stream open on another.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -95,17 +95,32 @@ pub struct LiveMessage {
     pub frame: String,
 }
 
+/// What a stream was opened on: the conversation, and the chatbot with the
+/// hash of the key that proved it. While the chatbot still holds that key
+/// and the conversation still exists, the stream may go on (see [`crate::stream_guard`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamGrant {
+    pub session_id: Uuid,
+    pub chatbot_id: Uuid,
+    pub key_hash: String,
+}
+
 struct Slot {
     id: u64,
+    grant: StreamGrant,
     sender: mpsc::Sender<Arc<LiveMessage>>,
+    revoked: CancellationToken,
 }
 
 /// The streams this replica has open, by session.
 pub struct SessionStreams {
     open: Mutex<HashMap<Uuid, Vec<Slot>>>,
+    /// Streams open on this replica (all sessions); changed under `open`'s lock.
+    total: AtomicUsize,
     next_slot: AtomicU64,
     buffer: usize,
     max_per_session: usize,
+    max_open: usize,
     /// How often an idle stream sends `: keep-alive`.
     pub keep_alive: Duration,
     /// Cancelled when chat stops: every stream ends then.
@@ -114,7 +129,12 @@ pub struct SessionStreams {
 
 /// Why a stream could not be opened.
 #[derive(Debug, PartialEq, Eq)]
-pub struct TooManyStreams(pub usize);
+pub enum TooManyStreams {
+    /// `max_per_session` streams are open on the conversation here.
+    OnSession(usize),
+    /// `max_open` streams are open on this replica.
+    OnReplica(usize),
+}
 
 /// An open stream's end of the fan-out; dropping it closes the stream's slot.
 pub struct OpenStream {
@@ -122,6 +142,9 @@ pub struct OpenStream {
     session_id: Uuid,
     slot: u64,
     pub receiver: mpsc::Receiver<Arc<LiveMessage>>,
+    /// Cancelled when the stream's grant is gone (key rotated, chatbot
+    /// deleted, conversation erased): the stream ends.
+    pub revoked: CancellationToken,
 }
 
 impl Drop for OpenStream {
@@ -137,6 +160,8 @@ impl SessionStreams {
             next_slot: AtomicU64::new(1),
             buffer: settings.buffer.max(1),
             max_per_session: settings.max_per_session.max(1),
+            max_open: settings.max_open.max(1),
+            total: AtomicUsize::new(0),
             keep_alive: Duration::from_secs(settings.keep_alive_secs.max(1)),
             stopping,
         }
@@ -153,23 +178,42 @@ impl SessionStreams {
         .await
     }
 
-    /// A new stream of `session_id`: every message dispatched from now on, up to `buffer` waiting.
-    pub fn open(self: &Arc<Self>, session_id: Uuid) -> Result<OpenStream, TooManyStreams> {
+    /// A new stream on `grant`: every message of its session dispatched from now on,
+    /// up to `buffer` waiting.
+    pub fn open(self: &Arc<Self>, grant: StreamGrant) -> Result<OpenStream, TooManyStreams> {
         let (sender, receiver) = mpsc::channel(self.buffer);
         let slot = self.next_slot.fetch_add(1, Ordering::Relaxed);
+        let revoked = CancellationToken::new();
+        let session_id = grant.session_id;
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.total.load(Ordering::Relaxed) >= self.max_open {
+            return Err(TooManyStreams::OnReplica(self.max_open));
+        }
         let slots = open.entry(session_id).or_default();
         if slots.len() >= self.max_per_session {
-            return Err(TooManyStreams(self.max_per_session));
+            return Err(TooManyStreams::OnSession(self.max_per_session));
         }
-        slots.push(Slot { id: slot, sender });
+        slots.push(Slot {
+            id: slot,
+            grant,
+            sender,
+            revoked: revoked.clone(),
+        });
+        self.total.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("echoflow_chat_session_streams").increment(1.0);
         Ok(OpenStream {
             hub: self.clone(),
             session_id,
             slot,
             receiver,
+            revoked,
         })
+    }
+
+    /// Counts one slot gone; called under `open`'s lock.
+    fn released(&self) {
+        self.total.fetch_sub(1, Ordering::Relaxed);
+        metrics::gauge!("echoflow_chat_session_streams").decrement(1.0);
     }
 
     fn close(&self, session_id: Uuid, slot: u64) {
@@ -178,12 +222,46 @@ impl SessionStreams {
             let before = slots.len();
             slots.retain(|s| s.id != slot);
             if slots.len() < before {
-                metrics::gauge!("echoflow_chat_session_streams").decrement(1.0);
+                self.released();
             }
             if slots.is_empty() {
                 open.remove(&session_id);
             }
         }
+    }
+
+    /// Streams open on this replica, all sessions.
+    pub fn open_total(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// The grants of the streams open now, by slot.
+    pub fn grants(&self) -> Vec<(u64, StreamGrant)> {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.values()
+            .flatten()
+            .map(|slot| (slot.id, slot.grant.clone()))
+            .collect()
+    }
+
+    /// Ends the streams of `slots` (ids from [`Self::grants`]): each sends its
+    /// closing comment and ends. Returns how many were still open.
+    pub fn revoke(&self, slots: &HashSet<u64>) -> usize {
+        let mut revoked = 0;
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.retain(|_, session_slots| {
+            session_slots.retain(|slot| {
+                if !slots.contains(&slot.id) {
+                    return true;
+                }
+                slot.revoked.cancel();
+                revoked += 1;
+                self.released();
+                false
+            });
+            !session_slots.is_empty()
+        });
+        revoked
     }
 
     /// How many streams of `session_id` are open here.
@@ -221,11 +299,11 @@ impl SessionStreams {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
                 tracing::warn!(%session_id, "a session stream fell behind; it is closed");
-                metrics::gauge!("echoflow_chat_session_streams").decrement(1.0);
+                self.released();
                 false
             }
             Err(TrySendError::Closed(_)) => {
-                metrics::gauge!("echoflow_chat_session_streams").decrement(1.0);
+                self.released();
                 false
             }
         });
@@ -250,12 +328,25 @@ mod tests {
     use super::*;
 
     fn hub(buffer: usize, max_per_session: usize) -> Arc<SessionStreams> {
+        hub_of(buffer, max_per_session, 100)
+    }
+
+    fn hub_of(buffer: usize, max_per_session: usize, max_open: usize) -> Arc<SessionStreams> {
         let settings = SessionStreamSettings {
-            keep_alive_secs: 15,
             buffer,
             max_per_session,
+            max_open,
+            ..SessionStreamSettings::default()
         };
         Arc::new(SessionStreams::new(&settings, CancellationToken::new()))
+    }
+
+    fn on(session_id: Uuid) -> StreamGrant {
+        StreamGrant {
+            session_id,
+            chatbot_id: Uuid::nil(),
+            key_hash: "hash".into(),
+        }
     }
 
     fn message(session_id: Uuid, content: &str) -> Vec<u8> {
@@ -275,9 +366,9 @@ mod tests {
     fn a_message_reaches_the_streams_of_its_session_only() {
         let hub = hub(4, 4);
         let (mine, other) = (Uuid::new_v4(), Uuid::new_v4());
-        let mut a = hub.open(mine).unwrap();
-        let mut b = hub.open(mine).unwrap();
-        let mut c = hub.open(other).unwrap();
+        let mut a = hub.open(on(mine)).unwrap();
+        let mut b = hub.open(on(mine)).unwrap();
+        let mut c = hub.open(on(other)).unwrap();
         hub.accept(&message(mine, "hello")).unwrap();
         for stream in [&mut a, &mut b] {
             let live = stream.receiver.try_recv().unwrap();
@@ -303,9 +394,12 @@ mod tests {
     fn a_full_stream_is_closed_and_the_limit_per_session_holds() {
         let hub = hub(1, 2);
         let session = Uuid::new_v4();
-        let mut slow = hub.open(session).unwrap();
-        let _second = hub.open(session).unwrap();
-        assert_eq!(hub.open(session).err(), Some(TooManyStreams(2)));
+        let mut slow = hub.open(on(session)).unwrap();
+        let _second = hub.open(on(session)).unwrap();
+        assert_eq!(
+            hub.open(on(session)).err(),
+            Some(TooManyStreams::OnSession(2))
+        );
         hub.accept(&message(session, "one")).unwrap();
         hub.accept(&message(session, "two")).unwrap();
         // The first message waits; the second found the buffer full and closed the stream.
@@ -315,7 +409,45 @@ mod tests {
             Err(mpsc::error::TryRecvError::Disconnected)
         ));
         assert_eq!(hub.open_streams(session), 0);
-        assert!(hub.open(session).is_ok());
+        assert!(hub.open(on(session)).is_ok());
+    }
+
+    #[test]
+    fn the_limit_per_replica_holds_across_sessions_and_frees_with_a_closed_stream() {
+        let hub = hub_of(4, 4, 2);
+        let first = hub.open(on(Uuid::new_v4())).unwrap();
+        let _second = hub.open(on(Uuid::new_v4())).unwrap();
+        assert_eq!(
+            hub.open(on(Uuid::new_v4())).err(),
+            Some(TooManyStreams::OnReplica(2))
+        );
+        assert_eq!(hub.open_total(), 2);
+        drop(first);
+        assert_eq!(hub.open_total(), 1);
+        assert!(hub.open(on(Uuid::new_v4())).is_ok());
+    }
+
+    #[test]
+    fn a_revoked_stream_is_told_and_its_slot_freed_and_the_others_stay() {
+        let hub = hub(4, 4);
+        let session = Uuid::new_v4();
+        let gone = hub.open(on(session)).unwrap();
+        let mut kept = hub.open(on(session)).unwrap();
+        let (slot, grant) = hub
+            .grants()
+            .into_iter()
+            .find(|(slot, _)| *slot == gone.slot)
+            .unwrap();
+        assert_eq!(grant, on(session));
+        assert_eq!(hub.revoke(&HashSet::from([slot])), 1);
+        assert!(gone.revoked.is_cancelled());
+        assert!(!kept.revoked.is_cancelled());
+        assert_eq!((hub.open_streams(session), hub.open_total()), (1, 1));
+        hub.accept(&message(session, "still here")).unwrap();
+        assert!(kept.receiver.try_recv().is_ok());
+        // Dropping the revoked stream later does not count it twice.
+        drop(gone);
+        assert_eq!(hub.open_total(), 1);
     }
 
     #[test]

@@ -9,9 +9,15 @@
 //! `allowed_origin`). A request without `Origin` (a server, curl) is not a
 //! browser's cross-origin call and is not refused: any client can forge an
 //! `Origin`, so this keeps other sites' pages from using the widget, not the
-//! key from its holder.
+//! key from its holder. Until a handler knows the chatbot ([`undecided`] on
+//! every widget route), its refusals (no key or a wrong one, a malformed
+//! body) carry `Access-Control-Allow-Origin` for any origin: they tell
+//! nothing of a chatbot, and the widget can read why it was refused.
 
 use actix_web::HttpRequest;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use echoflow_service_kit::allowed_origin;
 use echoflow_service_kit::{ApiError, ErrorCode};
 use serde_json::json;
@@ -64,6 +70,16 @@ pub fn admit(req: &HttpRequest, allowed: &[String]) -> Result<(), ApiError> {
     }
     allowed_origin::admit(req);
     Ok(())
+}
+
+/// The widget routes' middleware: the request is undecided until its handler
+/// calls [`admit`].
+pub async fn undecided(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    allowed_origin::undecided(req.request());
+    next.call(req).await
 }
 
 #[cfg(test)]

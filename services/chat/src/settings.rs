@@ -19,9 +19,6 @@ pub struct ChatSettings {
     /// Turns (a user message and its reply) of memory given to the provider,
     /// unless a chatbot sets its own `memory_window`.
     pub memory_window: u32,
-    /// A message without `session_id` continues the same user's latest
-    /// conversation if it is younger than this; otherwise it opens a new one.
-    pub session_idle_secs: i64,
     /// The answer when nothing better is known, unless a chatbot sets its own.
     pub fallback_message: String,
     /// Base URL of an OpenAI-compatible API (`.../v1`); empty = built-in responder only.
@@ -54,6 +51,13 @@ pub struct SessionStreamSettings {
     pub buffer: usize,
     /// Streams open at once on one conversation, per chat replica (429 beyond).
     pub max_per_session: usize,
+    /// Streams open at once on one chat replica, all conversations (503 with
+    /// `Retry-After` beyond).
+    pub max_open: usize,
+    /// How often each replica checks that its open streams may go on: a stream
+    /// whose chatbot key was rotated, whose chatbot was deleted or whose
+    /// conversation was erased ends within this many seconds.
+    pub recheck_secs: u64,
 }
 
 impl Default for SessionStreamSettings {
@@ -62,6 +66,8 @@ impl Default for SessionStreamSettings {
             keep_alive_secs: 15,
             buffer: 64,
             max_per_session: 8,
+            max_open: 10_000,
+            recheck_secs: 2,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Builds and runs chat: HTTP API and the outbox relay of its events.
 
-use actix_web::{dev::Server, web};
+use actix_web::{dev::Server, middleware::from_fn, web};
 use echoflow_bus::{SharedBus, outbox::OutboxRelay};
 use echoflow_migrations::Slice;
 use echoflow_service_kit::settings::CommonSettings;
@@ -53,6 +53,13 @@ impl Service for Application {
         ));
         // Subscribed before the server starts: every message from now on reaches the streams.
         let streams = hub.subscribe(&bus).await?;
+        // A stream ends once its chatbot's key, its chatbot or its conversation is gone.
+        crate::stream_guard::spawn(
+            db.clone(),
+            hub.clone(),
+            Duration::from_secs(settings.session_stream.recheck_secs.max(1)),
+            streams_stopping.clone(),
+        );
         let hub = web::Data::from(hub);
         let session_tokens = web::Data::new(crate::session_token::SessionTokens::new(
             &settings.common.auth.internal_token,
@@ -88,6 +95,23 @@ impl Service for Application {
                 .app_data(ctx.clone())
                 .app_data(session_tokens.clone())
                 .app_data(hub.clone())
+                // The widget's routes (chatbot key), ahead of the rest of /api/v1.
+                .service(
+                    web::scope("/api/v1/chat")
+                        .wrap(from_fn(crate::origin::undecided))
+                        .route("", web::post().to(chat::chat))
+                        // The widget's config and FAQ tab.
+                        .route("/config", web::get().to(widget::config))
+                        .route("/faqs", web::get().to(widget::faqs))
+                        .route(
+                            "/sessions/{session_id}/messages",
+                            web::get().to(crate::routes::sessions::messages),
+                        )
+                        .route(
+                            "/sessions/{session_id}/stream",
+                            web::get().to(crate::routes::sessions::stream::stream),
+                        ),
+                )
                 .service(
                     web::scope("/api/v1")
                         .route("/chatbots", web::post().to(chatbots::create))
@@ -120,21 +144,9 @@ impl Service for Application {
                             "/chatbots/{id}/conversations",
                             web::get().to(conversations::list),
                         )
-                        // The widget's config and FAQ tab (chatbot key).
-                        .route("/chat/config", web::get().to(widget::config))
-                        .route("/chat/faqs", web::get().to(widget::faqs))
                         .route(
                             "/conversations/{id}/messages",
                             web::get().to(conversations::messages),
-                        )
-                        .route("/chat", web::post().to(chat::chat))
-                        .route(
-                            "/chat/sessions/{session_id}/messages",
-                            web::get().to(crate::routes::sessions::messages),
-                        )
-                        .route(
-                            "/chat/sessions/{session_id}/stream",
-                            web::get().to(crate::routes::sessions::stream::stream),
                         ),
                 )
                 .service(

@@ -8,6 +8,11 @@
 //!   max-age) and leaves the real request to chat, which refuses an origin
 //!   the chatbot does not allow (403 `ORIGIN_NOT_ALLOWED`) and echoes an
 //!   allowed one; the proxy passes chat's CORS headers through untouched.
+//!   What the gateway refuses there itself, before chat decides (429 over
+//!   the key's rate limit, 503 when chat cannot be reached), tells nothing
+//!   of a chatbot and carries `Access-Control-Allow-Origin` for the
+//!   request's origin, as chat's own refusals before it knows the chatbot
+//!   do: the widget can read why it was refused.
 //! - **The management API** (everything else): `actix-cors` with the origins
 //!   of `cors.allowed_origins`. A preflight from another origin is refused
 //!   with 403 `ORIGIN_NOT_ALLOWED` in the API's error body, and a real
@@ -27,7 +32,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use echoflow_service_kit::{ApiError, ErrorCode};
 use futures::future::LocalBoxFuture;
 use serde::Deserialize;
@@ -42,6 +47,10 @@ const WIDGET_METHODS: &str = "GET, POST";
 /// The headers a widget sends besides the safelisted ones: its key, its
 /// conversation's session token, and what `EventSource` adds on reconnect.
 const WIDGET_HEADERS: &str = "Content-Type, X-Chatbot-Key, X-Session-Token, Last-Event-ID";
+
+/// What a widget's script may read of a refusal besides the safelisted headers
+/// (as chat exposes on its answers).
+const WIDGET_EXPOSED_HEADERS: &str = echoflow_service_kit::allowed_origin::EXPOSED_HEADERS;
 
 /// What a preflight's answer depends on.
 const PREFLIGHT_VARY: &str =
@@ -182,6 +191,31 @@ fn is_preflight(req: &ServiceRequest) -> bool {
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
+/// Marks a request whose answer came from the service behind the gateway
+/// (whose CORS headers pass through as they are).
+#[derive(Clone, Copy)]
+pub struct Relayed;
+
+/// A widget route's answer: chat's as it is; the gateway's own refusals
+/// with the request's origin in `Access-Control-Allow-Origin`.
+fn widget_answer<B: MessageBody + 'static>(
+    mut res: ServiceResponse<B>,
+    origin: Option<HeaderValue>,
+) -> ServiceResponse<BoxBody> {
+    let relayed = res.request().extensions().get::<Relayed>().is_some();
+    let refused = res.status().is_client_error() || res.status().is_server_error();
+    if let Some(origin) = origin.filter(|_| refused && !relayed) {
+        let headers = res.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(WIDGET_EXPOSED_HEADERS),
+        );
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    res.map_into_boxed_body()
+}
+
 /// The answer to a widget route's preflight: any origin may go on to the
 /// real request, which chat decides.
 fn widget_preflight(req: &ServiceRequest, max_age_secs: u32) -> HttpResponse {
@@ -314,8 +348,9 @@ where
                 return Box::pin(ready(Ok(req.into_response(answer))));
             }
             // Chat decides and answers the CORS headers; they pass through as they are.
+            let origin = req.headers().get(header::ORIGIN).cloned();
             let answer = self.next.call(req);
-            return Box::pin(async move { Ok(answer.await?.map_into_boxed_body()) });
+            return Box::pin(async move { Ok(widget_answer(answer.await?, origin)) });
         }
         let answer = self.management.call(req);
         Box::pin(async move { Ok(management_answer(answer.await?)) })

@@ -1,6 +1,6 @@
 //! Routes the rest of the public API to the service that owns it.
 
-use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, http::header, web};
 use echoflow_service_kit::ApiError;
 use echoflow_service_kit::internal_client::{InternalClient, with_trace_context};
 use std::time::Duration;
@@ -245,12 +245,15 @@ pub async fn forward(
         }
     }
     if is_event_stream(&response) {
+        req.extensions_mut().insert(crate::cors::Relayed);
         return Ok(builder.streaming(relayed_stream(response)));
     }
     let bytes = response
         .bytes()
         .await
         .map_err(|e| ApiError::unavailable(format!("the upstream response was cut off: {e}")))?;
+    // The upstream answered: its CORS headers are the answer's (see crate::cors).
+    req.extensions_mut().insert(crate::cors::Relayed);
     Ok(builder.body(bytes))
 }
 

@@ -1,6 +1,5 @@
 //! Conversation sessions: one conversation of one end user with a chatbot.
 
-use sea_orm::QueryOrder;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -28,23 +27,6 @@ pub async fn find_in_chatbot<C: ConnectionTrait>(
 ) -> Result<Option<Model>, DbErr> {
     Entity::find_by_id(id)
         .filter(Column::ChatbotId.eq(chatbot_id))
-        .one(db)
-        .await
-}
-
-/// The user's latest conversation on this chatbot if it is still going
-/// (a message since `since`).
-pub async fn latest_active<C: ConnectionTrait>(
-    db: &C,
-    chatbot_id: Uuid,
-    email: &str,
-    since: DateTimeUtc,
-) -> Result<Option<Model>, DbErr> {
-    Entity::find()
-        .filter(Column::ChatbotId.eq(chatbot_id))
-        .filter(Column::UserEmail.eq(email))
-        .filter(Column::LastMessageAt.gte(since))
-        .order_by_desc(Column::LastMessageAt)
         .one(db)
         .await
 }

@@ -57,7 +57,7 @@ async fn refused_requests_store_nothing_and_emit_nothing() {
         assert_error(&answer, "UNAUTHORIZED");
     }
 
-    // What may not be said: 422, 413, 404.
+    // What may not be said: 422, 413; a conversation not proven: 401.
     let key = Some(bot.api_key.as_str());
     for text in ["", "   \n\t  "] {
         let (status, answer) = app.chat(key, &message(json!({"message": text}))).await;
@@ -77,15 +77,25 @@ async fn refused_requests_store_nothing_and_emit_nothing() {
         .chat(key, &message(json!({"image_url": "file:///etc/passwd"})))
         .await;
     assert_invalid(status, &answer, "image_url");
-    for session in [
-        Uuid::new_v4().to_string(),
-        foreign["session_id"].as_str().unwrap().to_string(),
+    // Continuing without the conversation's token: 401, whether the session
+    // exists (here or in another chatbot) or not, and with another chatbot's token.
+    let foreign_session = foreign["session_id"].as_str().unwrap().to_string();
+    let foreign_token = app.session_token(&foreign_session);
+    for (session, token) in [
+        (Uuid::new_v4().to_string(), None),
+        (foreign_session.clone(), None),
+        (foreign_session, foreign_token),
     ] {
         let (status, answer) = app
-            .chat(key, &message(json!({"session_id": session})))
+            .chat_proving(
+                key,
+                token.as_deref(),
+                &message(json!({"session_id": session})),
+            )
             .await;
-        assert_eq!(status, 404, "{answer}");
-        assert_error(&answer, "NOT_FOUND");
+        assert_eq!(status, 401, "{answer}");
+        let error = assert_error(&answer, "UNAUTHORIZED");
+        assert_eq!(error["details"]["header"], "X-Session-Token", "{answer}");
     }
 
     assert_no_conversations(&app, &app.token, &bot.id).await;
@@ -260,7 +270,7 @@ async fn a_conversation_continues_by_session_id_with_the_welcome_only_at_its_sta
 }
 
 #[tokio::test]
-async fn a_conversation_continues_by_user_email() {
+async fn an_email_alone_opens_a_new_conversation_for_that_email() {
     let app = spawn_app().await;
     let bot = app.faq_bot().await;
 
@@ -273,29 +283,24 @@ async fn a_conversation_continues_by_user_email() {
     assert_eq!(first["new_session"], true);
     let session = first["session_id"].as_str().unwrap();
 
+    // Whoever knows her email (and the public widget key) is not let into
+    // her conversation: the same email opens a new one, with its own token.
     let second = app
         .say_with(
             &bot,
             json!({"message": SATURDAY, "user_email": " ann@example.com "}),
         )
         .await;
-    assert_eq!(second["session_id"], session, "{second}");
-    assert_eq!(second["new_session"], false);
-
-    let bob = app
-        .say_with(
-            &bot,
-            json!({"message": SATURDAY, "user_email": "bob@example.com"}),
-        )
-        .await;
-    assert_eq!(bob["new_session"], true);
-    assert_ne!(bob["session_id"], session);
+    assert_eq!(second["new_session"], true, "{second}");
+    assert_ne!(second["session_id"], session, "{second}");
+    assert_ne!(second["session_token"], first["session_token"]);
 
     let list = app.conversations(&bot, "?user_email=ann@example.com").await;
-    assert_eq!(list["total"], 1, "{list}");
-    assert_eq!(list["items"][0]["id"], session);
-    assert_eq!(list["items"][0]["user_email"], "ann@example.com");
-    assert_eq!(list["items"][0]["message_count"], 4);
+    assert_eq!(list["total"], 2, "{list}");
+    for item in list["items"].as_array().unwrap() {
+        assert_eq!(item["user_email"], "ann@example.com");
+        assert_eq!(item["message_count"], 2, "{list}");
+    }
 }
 
 #[tokio::test]
@@ -310,12 +315,7 @@ async fn an_email_given_later_joins_the_conversation() {
         json!({"message": "I am ann@example.com", "session_id": session, "user_email": "ann@example.com"}),
     )
     .await;
-    let third = app
-        .say_with(
-            &bot,
-            json!({"message": SATURDAY, "user_email": "ann@example.com"}),
-        )
-        .await;
+    let third = app.say_in(&bot, session, SATURDAY).await;
 
     assert_eq!(third["session_id"], session, "{third}");
     let list = app.conversations(&bot, "?user_email=ann@example.com").await;
@@ -335,8 +335,9 @@ async fn concurrent_messages_are_all_answered_and_stored_on_postgres() {
     concurrent_messages_on(spawn_app_on_postgres().await).await;
 }
 
-/// 12 messages at once: 4 continue a conversation, 4 are new users, and 4
-/// are one new user writing from several tabs, who gets one conversation.
+/// 12 messages at once: 4 continue a conversation (with its token), 4 are
+/// new users, and 4 are one user writing from several tabs, each tab in its
+/// own conversation (an email alone continues none).
 async fn concurrent_messages_on(app: TestApp) {
     let bot = app.faq_bot().await;
     let first = app
@@ -346,8 +347,6 @@ async fn concurrent_messages_on(app: TestApp) {
         )
         .await;
     let session = first["session_id"].as_str().unwrap().to_string();
-    // A third continue the conversation, a third are new users, a third one
-    // new user writing at once from several tabs.
     let bodies: Vec<Value> = (0..12)
         .map(|i| match i % 3 {
             0 => json!({"chatbot_id": bot.id, "message": SATURDAY, "session_id": session}),
@@ -365,19 +364,15 @@ async fn concurrent_messages_on(app: TestApp) {
     }
     assert_eq!(app.messages(&session).await["total"], 2 + 2 * 4);
     let new_user = app.conversations(&bot, "?user_email=new@example.com").await;
-    assert_eq!(
-        new_user["total"], 1,
-        "one user, one conversation: {new_user}"
-    );
-    assert_eq!(new_user["items"][0]["message_count"], 2 * 4, "{new_user}");
-    let tabs: Vec<&Value> = answers
+    assert_eq!(new_user["total"], 4, "one conversation per tab: {new_user}");
+    for tab in new_user["items"].as_array().unwrap() {
+        assert_eq!(tab["message_count"], 2, "{new_user}");
+    }
+    let opened = answers
         .iter()
-        .map(|(_, a)| a)
-        .filter(|a| a["session_id"] == new_user["items"][0]["id"])
-        .collect();
-    assert_eq!(tabs.len(), 4, "every tab's message is in it");
-    let opened = tabs.iter().filter(|a| a["new_session"] == true).count();
-    assert_eq!(opened, 1, "one of the tabs opened it");
+        .filter(|(_, a)| a["new_session"] == true)
+        .count();
+    assert_eq!(opened, 8, "every message without session_id opened one");
 }
 
 #[tokio::test]
@@ -391,12 +386,16 @@ async fn another_email_may_not_continue_a_conversation() {
         )
         .await;
     let session = first["session_id"].as_str().unwrap();
+    let token = app.session_token(session);
+    let hijack = json!({"chatbot_id": bot.id, "message": "Hi, it's me", "session_id": session,
+                        "user_email": "mallory@example.com"});
+    // Without the token: 401, as for any unproven session.
+    let (status, body) = app.chat(Some(&bot.api_key), &hijack).await;
+    assert_eq!(status, 401, "{body}");
+    assert_error(&body, "UNAUTHORIZED");
+    // With it, another email still may not take the conversation over.
     let (status, body) = app
-        .chat(
-            Some(&bot.api_key),
-            &json!({"chatbot_id": bot.id, "message": "Hi, it's me", "session_id": session,
-                    "user_email": "mallory@example.com"}),
-        )
+        .chat_proving(Some(&bot.api_key), token.as_deref(), &hijack)
         .await;
     assert_eq!(status, 409, "{body}");
     assert_error(&body, "CONFLICT");
@@ -404,11 +403,13 @@ async fn another_email_may_not_continue_a_conversation() {
     assert_eq!(history["total"], 2, "nothing stored: {history}");
     // The same email, in any case, continues it.
     let (status, body) = app
-        .chat(
+        .chat_proving(
             Some(&bot.api_key),
+            token.as_deref(),
             &json!({"chatbot_id": bot.id, "message": "Still me", "session_id": session,
                     "user_email": "ANN@example.com"}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(body["session_token"], first["session_token"]);
 }

@@ -180,8 +180,8 @@ async fn another_users_conversations_are_404() {
 }
 
 #[tokio::test]
-async fn an_idle_conversation_is_not_continued_by_email() {
-    let app = crate::helpers::spawn_app_with(vec![("chat.session_idle_secs", "0".into())]).await;
+async fn the_same_email_without_its_session_opens_another_conversation_listed_newest_first() {
+    let app = spawn_app().await;
     let bot = app.faq_bot().await;
     let first = app
         .say_with(

@@ -4,8 +4,9 @@
 //! file and an in-process bus; `spawn_app_with_provider()` points its reply
 //! provider at a wiremock server on loopback. `TEST_LOG=1` turns logs on.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use echoflow_bus::{InProcessBus, SharedBus};
@@ -25,6 +26,7 @@ pub const JWT_SECRET: &str = "chat-api-tests-jwt-secret-0123456789abcdef";
 pub const INTERNAL_TOKEN: &str = "chat-api-tests-internal-token";
 pub const INTERNAL_HEADER: &str = "x-echoflow-internal-token";
 pub const KEY_HEADER: &str = "X-Chatbot-Key";
+pub const SESSION_TOKEN_HEADER: &str = "X-Session-Token";
 
 pub const HOURS_QUESTION: &str = "What are your opening hours?";
 pub const HOURS_ANSWER: &str = "We are open Monday to Saturday, 9am to 6pm.";
@@ -44,6 +46,9 @@ pub struct TestApp {
     db_path: PathBuf,
     /// The PostgreSQL database of an app on PostgreSQL, dropped after it.
     _pg: Option<echoflow_test_support::PgDatabase>,
+    /// The session token of every conversation a chat answer opened, by
+    /// session id: what a widget keeps to continue its conversation.
+    session_tokens: Mutex<HashMap<String, String>>,
 }
 
 impl Drop for TestApp {
@@ -140,6 +145,7 @@ async fn spawn_on(database_url: Option<String>, extra: Vec<(&'static str, String
         shutdown,
         db_path,
         _pg: None,
+        session_tokens: Mutex::default(),
     }
 }
 
@@ -281,33 +287,79 @@ impl TestApp {
 
     // ------------------------------------------------------------ chat
 
-    /// `POST /api/v1/chat` with the key (if any) and the body as given.
+    /// `POST /api/v1/chat` with the key (if any) and the body as given, and no
+    /// session token; the token of a conversation it opens is kept.
     pub async fn chat(&self, key: Option<&str>, body: &Value) -> (u16, Value) {
+        self.chat_proving(key, None, body).await
+    }
+
+    /// `POST /api/v1/chat` with the key and session token (if any) and the body as given.
+    pub async fn chat_proving(
+        &self,
+        key: Option<&str>,
+        session_token: Option<&str>,
+        body: &Value,
+    ) -> (u16, Value) {
         let mut request = self.client.post(self.url("/api/v1/chat")).json(body);
         if let Some(key) = key {
             request = request.header(KEY_HEADER, key);
         }
-        self.send(request).await
+        if let Some(token) = session_token {
+            request = request.header(SESSION_TOKEN_HEADER, token);
+        }
+        let (status, answer) = self.send(request).await;
+        self.keep_token(&answer);
+        (status, answer)
     }
 
-    /// Sends every body at once with `key`; the answers in completion order.
+    fn keep_token(&self, answer: &Value) {
+        if let (Some(id), Some(token)) = (
+            answer["session_id"].as_str(),
+            answer["session_token"].as_str(),
+        ) {
+            let mut tokens = self.session_tokens.lock().unwrap();
+            tokens.insert(id.to_string(), token.to_string());
+        }
+    }
+
+    /// The session token a chat answer handed out for `session_id`.
+    pub fn session_token(&self, session_id: &str) -> Option<String> {
+        self.session_tokens.lock().unwrap().get(session_id).cloned()
+    }
+
+    /// The token of the conversation `body` continues (its `session_id`), as a widget sends it.
+    fn token_for(&self, body: &Value) -> Option<String> {
+        body["session_id"]
+            .as_str()
+            .and_then(|id| self.session_token(id))
+    }
+
+    /// Sends every body at once with `key` (and the token of the conversation
+    /// a body continues); the answers in completion order.
     pub async fn chat_concurrently(&self, key: &str, bodies: Vec<Value>) -> Vec<(u16, Value)> {
         let mut sends = tokio::task::JoinSet::new();
         for body in bodies {
-            let request = self
+            let mut request = self
                 .client
                 .post(self.url("/api/v1/chat"))
                 .header(KEY_HEADER, key)
                 .json(&body);
+            if let Some(token) = self.token_for(&body) {
+                request = request.header(SESSION_TOKEN_HEADER, token);
+            }
             sends.spawn(async move { read(request.send().await.unwrap()).await });
         }
         sends.join_all().await
     }
 
-    /// Sends `body` (chatbot_id added) with the bot's key; must succeed.
+    /// Sends `body` (chatbot_id added) with the bot's key, and the session
+    /// token when it continues a conversation; must succeed.
     pub async fn say_with(&self, bot: &Chatbot, mut body: Value) -> Value {
         body["chatbot_id"] = json!(bot.id);
-        let (status, answer) = self.chat(Some(&bot.api_key), &body).await;
+        let token = self.token_for(&body);
+        let (status, answer) = self
+            .chat_proving(Some(&bot.api_key), token.as_deref(), &body)
+            .await;
         assert_eq!(status, 200, "chat: {answer}");
         answer
     }
@@ -317,7 +369,7 @@ impl TestApp {
         self.say_with(bot, json!({"message": message})).await
     }
 
-    /// A message continuing `session_id`.
+    /// A message continuing `session_id`, proven with its token.
     pub async fn say_in(&self, bot: &Chatbot, session_id: &str, message: &str) -> Value {
         self.say_with(bot, json!({"message": message, "session_id": session_id}))
             .await

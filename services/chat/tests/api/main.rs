@@ -12,5 +12,7 @@ mod internal;
 mod lifecycle;
 mod origins;
 mod provider;
+mod session_proof;
 mod sessions;
+mod stream_end;
 mod widget;

@@ -140,13 +140,81 @@ async fn errors_after_the_origin_is_admitted_are_readable_by_the_page() {
     let (status, headers, body) = chat_from(&app, &bot, Some(SHOP), "   ").await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(allow_origin(&headers), [SHOP], "the widget can show why");
-    // A wrong key names no chatbot, so no origin can be admitted.
+    // Continuing a conversation without its token: 401, readable too.
+    let session = app.say(&bot, "hello").await["session_id"].clone();
+    let body = json!({"chatbot_id": bot.id, "message": "hi", "session_id": session});
+    let (status, headers, body) =
+        widget_call(&app, &bot, Some(SHOP), "/api/v1/chat", Some(body)).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(allow_origin(&headers), [SHOP]);
+}
+
+/// Refusals made before the chatbot is known (no key, a wrong one, a body
+/// that does not parse) tell nothing of a chatbot: the widget's page reads
+/// them, whatever its origin; the chatbot's own refusal (403) stays unreadable.
+#[tokio::test]
+async fn refusals_before_the_chatbot_is_known_are_readable_by_the_page() {
+    let app = spawn_app().await;
+    let bot = shop_bot(&app).await;
     let stranger = Chatbot {
         api_key: "ecb_not-a-key".into(),
         ..bot.clone()
     };
-    let (status, headers, _) = chat_from(&app, &stranger, Some(SHOP), "hi").await;
-    assert_eq!(status, 401);
+    let session = app.say(&bot, "hello").await;
+    let session_path = |what: &str| {
+        format!(
+            "/api/v1/chat/sessions/{}/{what}",
+            session["session_id"].as_str().unwrap()
+        )
+    };
+    let calls = [
+        (
+            "/api/v1/chat".to_string(),
+            Some(json!({"chatbot_id": bot.id, "message": "hi"})),
+        ),
+        (session_path("messages"), None),
+        (session_path("stream"), None),
+        ("/api/v1/chat/config".to_string(), None),
+        ("/api/v1/chat/faqs".to_string(), None),
+    ];
+    for (path, body) in calls {
+        let (status, headers, answer) = widget_call(&app, &stranger, Some(SHOP), &path, body).await;
+        assert_eq!(status, 401, "{path}: {answer}");
+        assert_error(&answer, "UNAUTHORIZED");
+        assert_eq!(allow_origin(&headers), [SHOP], "{path}");
+        assert!(varies_by_origin(&headers), "{path}");
+        assert_eq!(
+            headers.get("access-control-expose-headers").unwrap(),
+            "Retry-After"
+        );
+    }
+    // No key at all.
+    let response = app
+        .client
+        .post(app.url("/api/v1/chat"))
+        .header("origin", SHOP)
+        .json(&json!({"chatbot_id": bot.id, "message": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(allow_origin(response.headers()), [SHOP]);
+    // A body that is not a chat request.
+    let response = app
+        .client
+        .post(app.url("/api/v1/chat"))
+        .header(KEY_HEADER, &bot.api_key)
+        .header("origin", SHOP)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
+    assert_eq!(allow_origin(response.headers()), [SHOP]);
+    // Once the chatbot is known, its allow-list decides, for refusals too.
+    let (status, headers, _) = chat_from(&app, &bot, Some(EVIL), "hi").await;
+    assert_eq!(status, 403);
     assert!(allow_origin(&headers).is_empty());
 }
 

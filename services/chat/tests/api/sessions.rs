@@ -139,51 +139,15 @@ async fn a_session_token_reads_its_own_conversation_and_nothing_else() {
     let mine = session_of(&first);
     assert!(mine.token.starts_with("est_"), "{first}");
     let other = session_of(&app.say(&bot, "Hello there").await);
-    // Continuing the conversation by its id alone does not hand out its token
-    // (nor does continuing it by the end user's email): whoever knows a session id
-    // or an email must not be able to read the conversation.
+    // Continuing it (with its token, see session_proof.rs) hands out the same token.
     let again = app.say_in(&bot, &mine.id, "Thanks").await;
-    assert_eq!(again["session_token"], Value::Null, "{again}");
-    // With its token, the same token again.
-    let body = json!({"chatbot_id": bot.id, "message": "One more thing", "session_id": mine.id});
-    let (status, proven) = read(
-        app.client
-            .post(app.url("/api/v1/chat"))
-            .header(KEY_HEADER, &bot.api_key)
-            .header(TOKEN_HEADER, &mine.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{proven}");
-    assert_eq!(proven["session_token"], first["session_token"]);
-    let with_email = app
-        .say_with(
-            &bot,
-            json!({"message": "I am back", "user_email": "ann@example.com"}),
-        )
-        .await;
-    let (status, resumed) = read(
-        app.client
-            .post(app.url("/api/v1/chat"))
-            .header(KEY_HEADER, &bot.api_key)
-            .json(&json!({"chatbot_id": bot.id, "message": "me again", "user_email": "ann@example.com"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{resumed}");
-    assert_eq!(resumed["session_id"], with_email["session_id"], "{resumed}");
-    assert_eq!(resumed["session_token"], Value::Null, "{resumed}");
+    assert_eq!(again["session_token"], first["session_token"], "{again}");
 
     let (status, list) =
         session_messages(&app, &mine.id, "", Some(&bot.api_key), Some(&mine.token)).await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list["session_id"], json!(mine.id));
-    assert_eq!(list["total"], 6);
+    assert_eq!(list["total"], 4);
     let items = list["items"].as_array().unwrap();
     let contents: Vec<&str> = items
         .iter()

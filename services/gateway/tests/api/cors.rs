@@ -330,7 +330,7 @@ async fn an_allowed_origin_that_is_not_an_origin_stops_the_start() {
 }
 
 #[tokio::test]
-async fn every_widget_route_counts_against_its_keys_budget_and_a_refusal_has_no_cors_headers() {
+async fn every_widget_route_counts_against_its_keys_budget_and_the_page_reads_the_refusal() {
     let chat = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(
@@ -362,7 +362,48 @@ async fn every_widget_route_counts_against_its_keys_budget_and_a_refusal_has_no_
     let (status, body) = read(throttled).await;
     assert_eq!(status, 429, "{body}");
     assert_error(&body, "RATE_LIMITED");
-    // The gateway knows no chatbot here, so it cannot tell whether the page may read this.
-    no_cors_headers(&h);
+    // The refusal tells nothing of a chatbot: the widget's page reads why, and when to retry.
+    page_reads(&h, SHOP);
+    assert!(h.get("retry-after").is_some());
     chat.verify().await;
+}
+
+/// The gateway's own refusal on a widget route, as a page at `origin` must be able to read it.
+fn page_reads(h: &HeaderMap, origin: &str) {
+    assert_eq!(one(h, "access-control-allow-origin"), origin);
+    assert_eq!(one(h, "access-control-expose-headers"), "Retry-After");
+    assert!(listed(one(h, "vary"), "origin"));
+    assert!(h.get("access-control-allow-credentials").is_none());
+}
+
+#[tokio::test]
+async fn a_widget_route_whose_chat_is_unreachable_is_a_503_the_page_reads() {
+    let app = gateway(&closed_loopback_url()).await;
+    for origin in [SHOP, EVIL] {
+        let response = app
+            .client
+            .post(app.url("/api/v1/chat"))
+            .header("origin", origin)
+            .header("x-chatbot-key", "ecb_key")
+            .json(&serde_json::json!({"message": "hi"}))
+            .send()
+            .await
+            .unwrap();
+        let h = response.headers().clone();
+        let (status, body) = read(response).await;
+        assert_eq!(status, 503, "{body}");
+        assert_error(&body, "SERVICE_UNAVAILABLE");
+        page_reads(&h, origin);
+    }
+    // Without Origin (not a browser): no CORS header.
+    let response = app
+        .client
+        .post(app.url("/api/v1/chat"))
+        .header("x-chatbot-key", "ecb_key")
+        .json(&serde_json::json!({"message": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    no_cors_headers(response.headers());
 }

@@ -3,7 +3,6 @@
 //! the messages, the session and the events they cause commit together.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{Duration, Utc};
 use echoflow_bus::outbox::OutboxHandle;
 use echoflow_nlp::intent::{IntentClassifier, IntentDef};
 use echoflow_nlp::retrieval::{FaqDoc, FaqIndex};
@@ -18,6 +17,8 @@ use uuid::Uuid;
 use crate::api_key;
 use crate::chatbot::ChatbotSettings;
 use crate::responder::{Prompt, ReplySource, Responder};
+use crate::routes::sessions::SESSION_TOKEN_HEADER;
+use crate::session_token::SessionTokens;
 use crate::settings::ChatSettings;
 use crate::store::{chatbots, faqs, intents, messages, sessions};
 
@@ -35,10 +36,12 @@ pub const CHATBOT_KEY_HEADER: &str = "x-chatbot-key";
 pub struct ChatRequest {
     pub chatbot_id: Uuid,
     pub message: String,
-    /// Identifies the end user across conversations.
+    /// Identifies the end user across conversations. It never continues a
+    /// conversation by itself: without `session_id`, a new one opens for this email.
     pub user_email: Option<String>,
-    /// Continues this conversation; without it, the user's conversation of
-    /// the last `session_idle_secs` continues, else a new one opens.
+    /// Continues this conversation; the request must then prove it with the
+    /// conversation's token in `X-Session-Token` (401 otherwise). Without it, a
+    /// new conversation opens.
     pub session_id: Option<Uuid>,
     /// An image the user sent along (passed on in the events).
     pub image_url: Option<String>,
@@ -76,14 +79,13 @@ pub struct ChatResponse {
     /// The chatbot's welcome message, on a new conversation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub welcome_message: Option<String>,
-    /// Proves this conversation to `GET /api/v1/chat/sessions/{session_id}/messages`
-    /// and `/stream` (as `X-Session-Token`, or `?session_token=` on the stream).
-    /// Handed out when this message opened the conversation, or when the request
-    /// sent the conversation's token in `X-Session-Token` (the same token again);
-    /// null when a conversation was continued by its id or by the end user's email
-    /// alone, so knowing a session id or an email never reveals a conversation.
+    /// Proves this conversation: continuing it (`X-Session-Token` with its
+    /// `session_id`), and `GET /api/v1/chat/sessions/{session_id}/messages` and
+    /// `/stream` (as `X-Session-Token`, or `?session_token=` on the stream). The
+    /// same in every answer of the conversation: an answer goes only to whoever
+    /// opened the conversation or proved it with this token.
     #[schema(example = "est_3f1c...")]
-    pub session_token: Option<String>,
+    pub session_token: String,
 }
 
 /// What the chat route shares across requests.
@@ -142,11 +144,41 @@ async fn knowledge(
     Ok((index, IntentClassifier::build(&defs)))
 }
 
+/// The conversation `session_id` of `bot`, which the request must prove with its
+/// token: checked before the conversation is looked up, so a request without
+/// the token learns nothing of it, not even whether it exists.
+async fn proven_continuation(
+    req: &HttpRequest,
+    db: &DatabaseConnection,
+    tokens: &SessionTokens,
+    bot: &chatbots::Model,
+    session_id: Uuid,
+) -> Result<sessions::Model, ApiError> {
+    let proven = req
+        .headers()
+        .get(SESSION_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|token| tokens.verify(bot.id, session_id, token));
+    if !proven {
+        return Err(ApiError::unauthorized(
+            "continuing a conversation needs its session token in the X-Session-Token header",
+        )
+        .with_details(json!({"header": "X-Session-Token"})));
+    }
+    sessions::find_in_chatbot(db, session_id, bot.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation"))
+}
+
 #[utoipa::path(post, path = "/api/v1/chat", operation_id = "sendChatMessage", tag = "chat", request_body = ChatRequest,
+    params(("X-Session-Token" = Option<String>, Header, description = "the conversation's `session_token`; required with `session_id`")),
     security(("chatbotKey" = [])),
-    responses((status = 200, body = ChatResponse), (status = 401, description = "missing or wrong chatbot key"),
+    responses((status = 200, body = ChatResponse),
+        (status = 401, description = "missing or wrong chatbot key, or a `session_id` without its conversation's `X-Session-Token` (details: `{\"header\": \"X-Session-Token\"}`)"),
         (status = 403, description = "ORIGIN_NOT_ALLOWED: the chatbot does not accept requests from the page's origin; nothing is stored"),
-        (status = 404, description = "unknown session_id"), (status = 413, description = "message too long"),
+        (status = 404, description = "the proven conversation no longer exists (deleted or erased)"),
+        (status = 409, description = "the proven conversation belongs to another `user_email`"),
+        (status = 413, description = "message too long"),
         (status = 422, description = "empty message or invalid field")))]
 #[tracing::instrument(skip_all, fields(chatbot_id = %body.chatbot_id))]
 pub async fn chat(
@@ -154,7 +186,7 @@ pub async fn chat(
     db: web::Data<DatabaseConnection>,
     settings: web::Data<ChatSettings>,
     ctx: web::Data<ChatContext>,
-    session_tokens: web::Data<crate::session_token::SessionTokens>,
+    session_tokens: web::Data<SessionTokens>,
     body: web::Json<ChatRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -166,12 +198,11 @@ pub async fn chat(
     let email = normalise_email(body.user_email.as_deref())?;
     let image_url = check_image_url(body.image_url.as_deref())?;
 
-    let since = Utc::now() - Duration::seconds(settings.session_idle_secs);
+    // Only a request that proves the conversation continues it; an email alone
+    // never does (it opens a new conversation for that email, without memory).
     let existing = match body.session_id {
         Some(id) => {
-            let session = sessions::find_in_chatbot(db.get_ref(), id, bot.id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("conversation"))?;
+            let session = proven_continuation(&req, &db, &session_tokens, &bot, id).await?;
             // A conversation belongs to one end user: another email may not continue it.
             if let (Some(own), Some(given)) = (&session.user_email, &email)
                 && own != given
@@ -184,10 +215,7 @@ pub async fn chat(
             }
             Some(session)
         }
-        None => match &email {
-            Some(e) => sessions::latest_active(db.get_ref(), bot.id, e, since).await?,
-            None => None,
-        },
+        None => None,
     };
 
     let (index, classifier) = knowledge(&db, bot.id).await?;
@@ -222,15 +250,8 @@ pub async fn chat(
         intent,
         reply,
     };
-    let stored = store_turn(&db, existing, since, &turn).await?;
+    let stored = store_turn(&db, existing, &turn).await?;
     let new_session = stored.started;
-    // Only who opened the conversation, or already holds its token, gets the token.
-    let proven = new_session
-        || req
-            .headers()
-            .get(crate::routes::sessions::SESSION_TOKEN_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|token| session_tokens.verify(bot.id, stored.session_id, token));
     ctx.relay.notify();
     metrics::counter!("echoflow_chat_messages_total", "reply_source" => turn.reply.source.as_str())
         .increment(1);
@@ -254,6 +275,7 @@ pub async fn chat(
         } else {
             None
         },
-        session_token: proven.then(|| session_tokens.issue(bot.id, stored.session_id)),
+        // The caller opened the conversation or proved it: the token is theirs.
+        session_token: session_tokens.issue(bot.id, stored.session_id),
     }))
 }

@@ -37,14 +37,11 @@ pub(super) struct StoredTurn {
     pub(super) started: bool,
 }
 
-/// Commits the session, both messages and the events in one transaction.
-/// A first message with an email continues the conversation that a
-/// concurrent first message of the same user opened meanwhile (active
-/// `since`), instead of opening a second one.
+/// Commits the session, both messages and the events in one transaction:
+/// `existing` (a conversation the request proved) continues, else a new one opens.
 pub(super) async fn store_turn(
     db: &DatabaseConnection,
     existing: Option<sessions::Model>,
-    since: chrono::DateTime<Utc>,
     turn: &Turn<'_>,
 ) -> Result<StoredTurn, ApiError> {
     let now = Utc::now();
@@ -52,12 +49,6 @@ pub(super) async fn store_turn(
     let user = match &turn.email {
         Some(e) => Some(external_users::find_or_create(&txn, turn.bot.id, e).await?),
         None => None,
-    };
-    let existing = match (existing, &user) {
-        // The user is held now: a conversation opened by a concurrent first
-        // message has committed, and none can be opened until this commits.
-        (None, Some(u)) => sessions::latest_active(&txn, turn.bot.id, &u.email, since).await?,
-        (existing, _) => existing,
     };
     let session_id = match &existing {
         Some(s) => {

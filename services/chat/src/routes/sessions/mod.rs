@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::api_key;
 use crate::chatbot::ChatbotSettings;
-use crate::live::SessionMessage;
+use crate::live::{SessionMessage, StreamGrant};
 use crate::session_token::SessionTokens;
 use crate::store::{chatbots, messages, sessions};
 
@@ -57,11 +57,26 @@ pub(crate) async fn proven_session(
     tokens: &SessionTokens,
     session_id: Uuid,
 ) -> Result<sessions::Model, ApiError> {
+    proven_grant(req, db, tokens, session_id)
+        .await
+        .map(|(session, _)| session)
+}
+
+/// [`proven_session`], with what proved it: the stream keeps it to end when it is gone.
+pub(crate) async fn proven_grant(
+    req: &HttpRequest,
+    db: &DatabaseConnection,
+    tokens: &SessionTokens,
+    session_id: Uuid,
+) -> Result<(sessions::Model, StreamGrant), ApiError> {
     let key = header(req, CHATBOT_KEY_HEADER)
         .ok_or_else(|| ApiError::unauthorized("the X-Chatbot-Key header is required"))?;
-    let token = header(req, SESSION_TOKEN_HEADER)
-        .ok_or_else(|| ApiError::unauthorized("the X-Session-Token header is required"))?;
-    let bot = chatbots::find_by_key_hash(db, &api_key::hash(key))
+    let token = header(req, SESSION_TOKEN_HEADER).ok_or_else(|| {
+        ApiError::unauthorized("the X-Session-Token header is required")
+            .with_details(json!({"header": "X-Session-Token"}))
+    })?;
+    let key_hash = api_key::hash(key);
+    let bot = chatbots::find_by_key_hash(db, &key_hash)
         .await?
         .ok_or_else(|| ApiError::unauthorized("the chatbot key is not valid"))?;
     // A page on an origin the chatbot does not allow reads nothing (403 ORIGIN_NOT_ALLOWED).
@@ -75,9 +90,15 @@ pub(crate) async fn proven_session(
                 .with_details(json!({"header": "X-Session-Token"})),
         );
     }
-    sessions::find_in_chatbot(db, session_id, bot.id)
+    let session = sessions::find_in_chatbot(db, session_id, bot.id)
         .await?
-        .ok_or_else(|| ApiError::not_found("conversation"))
+        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    let grant = StreamGrant {
+        session_id: session.id,
+        chatbot_id: bot.id,
+        key_hash,
+    };
+    Ok((session, grant))
 }
 
 /// The conversation so far, oldest first, paged: what the widget shows on reload.

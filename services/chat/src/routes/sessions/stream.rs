@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::proven_session;
+use super::proven_grant;
 use crate::live::{OpenStream, SessionMessage, SessionStreams, TooManyStreams};
 use crate::session_token::SessionTokens;
 use crate::store::messages;
@@ -48,7 +48,10 @@ pub struct StreamQuery {
 /// message`, `id:` the message id and `data:` a `SessionMessage`. A client
 /// that reconnects with `Last-Event-ID` first gets what it missed (up to 200
 /// messages). An idle stream sends a `: keep-alive` comment every 15 s; a
-/// client too slow to read is cut off with a comment and reconnects.
+/// client too slow to read is cut off with a comment and reconnects. The
+/// stream ends (a comment, then the end of the body) within seconds of the
+/// chatbot's key being rotated, the chatbot deleted or the conversation
+/// erased; reconnecting then answers 401 or 404.
 #[utoipa::path(get, path = "/api/v1/chat/sessions/{session_id}/stream", tag = "chat",
     operation_id = "streamSessionMessages",
     params(("session_id" = Uuid, Path, description = "the `session_id` of a chat answer"),
@@ -61,6 +64,7 @@ pub struct StreamQuery {
         (status = 403, description = "ORIGIN_NOT_ALLOWED: the chatbot does not accept requests from the page's origin"),
         (status = 404, description = "the conversation no longer exists"),
         (status = 429, description = "too many streams are open on this conversation, or too many requests with this key"),
+        (status = 503, description = "SERVICE_UNAVAILABLE: too many streams are open on this server (`session_stream.max_open`; retry after `Retry-After`), or a service or database this route needs is down"),
         (status = 500, description = "an unexpected failure")))]
 #[tracing::instrument(skip_all, fields(session_id = %session_id))]
 pub async fn stream(
@@ -70,23 +74,12 @@ pub async fn stream(
     hub: web::Data<SessionStreams>,
     session_id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = proven_session(&req, &db, &tokens, *session_id).await?;
+    let (session, grant) = proven_grant(&req, &db, &tokens, *session_id).await?;
     // Open before the replay is read: a message committed meanwhile is in one
     // or the other (or both, and then sent once).
-    let open = match hub.open(session.id) {
+    let open = match hub.open(grant) {
         Ok(open) => open,
-        Err(TooManyStreams(max)) => {
-            let mut answer = ApiError::new(
-                ErrorCode::RateLimited,
-                format!("{max} streams are already open on this conversation"),
-            )
-            .with_details(json!({"max_per_session": max}))
-            .error_response();
-            answer
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            return Ok(answer);
-        }
+        Err(full) => return Ok(refusal(&full)),
     };
     let replay = match last_event_id(&req) {
         Some(last) => missed(&db, session.id, last).await?,
@@ -98,6 +91,27 @@ pub async fn stream(
         // Tells nginx-style proxies not to buffer the stream.
         .insert_header(("x-accel-buffering", "no"))
         .streaming(frames(open, replay, hub.keep_alive, hub.stopping.clone())))
+}
+
+/// A stream that cannot be opened now: 429 when the conversation has its
+/// streams here, 503 when this replica has; both with `Retry-After`.
+fn refusal(full: &TooManyStreams) -> HttpResponse {
+    let error = match *full {
+        TooManyStreams::OnSession(max) => ApiError::new(
+            ErrorCode::RateLimited,
+            format!("{max} streams are already open on this conversation"),
+        )
+        .with_details(json!({"max_per_session": max})),
+        TooManyStreams::OnReplica(max) => ApiError::unavailable(
+            "too many conversation streams are open on this server; retry shortly",
+        )
+        .with_details(json!({"max_open": max})),
+    };
+    let mut answer = error.error_response();
+    answer
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    answer
 }
 
 fn last_event_id(req: &HttpRequest) -> Option<Uuid> {
@@ -195,6 +209,12 @@ impl StreamState {
             tokio::select! {
                 biased;
                 () = self.stopping.cancelled() => return None,
+                () = self.open.revoked.cancelled() => {
+                    self.cut_off = true;
+                    return Some(
+                        ": this conversation is no longer open to this stream\n\n".to_owned(),
+                    );
+                }
                 received = self.open.receiver.recv() => match received {
                     Some(m) if self.replayed.contains(&m.id) => {}
                     Some(m) => return Some(m.frame.clone()),
