@@ -13,6 +13,9 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Transac
 use serde::Serialize;
 use uuid::Uuid;
 
+use echoflow_analytics::Bucket;
+use echoflow_analytics::roller::GRACE;
+
 use crate::stats::round;
 use crate::target::Target;
 use crate::{phase, say};
@@ -129,8 +132,10 @@ pub async fn measure(
     for db in [&chat, executions] {
         reset_rollups(db).await?;
     }
-    wait_rolled(&chat, "chat", bar).await?;
-    wait_rolled(executions, "executions", bar).await?;
+    for (db, name) in [(&chat, "chat"), (executions, "executions")] {
+        wait_rolled(db, name, Bucket::Hour, bar).await?;
+        wait_rolled(db, &format!("{name}:days"), Bucket::Day, bar).await?;
+    }
     let rollup_secs = round(rolling.elapsed().as_secs_f64());
     let _ = chat.close().await;
 
@@ -421,6 +426,7 @@ async fn reset_rollups(db: &DatabaseConnection) -> anyhow::Result<()> {
     let backend = db.get_database_backend();
     for sql in [
         "DELETE FROM analytics_hourly",
+        "DELETE FROM analytics_daily",
         "DELETE FROM analytics_watermark",
     ] {
         db.execute_raw(Statement::from_string(backend, sql)).await?;
@@ -428,18 +434,18 @@ async fn reset_rollups(db: &DatabaseConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits until the slice's roller has rolled every closed hour up (at most 15 minutes).
-async fn wait_rolled(db: &DatabaseConnection, name: &str, bar: &ProgressBar) -> anyhow::Result<()> {
+/// Waits until the slice's roller has rolled every closed hour (or day) up
+/// under the watermark `name` (at most 15 minutes).
+async fn wait_rolled(
+    db: &DatabaseConnection,
+    name: &str,
+    tier: Bucket,
+    bar: &ProgressBar,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(900);
     let backend = db.get_database_backend();
     loop {
-        let target = {
-            let t = Utc::now() - TimeDelta::minutes(2);
-            t - TimeDelta::seconds(
-                i64::from(chrono::Timelike::minute(&t)) * 60
-                    + i64::from(chrono::Timelike::second(&t)),
-            ) - TimeDelta::nanoseconds(i64::from(chrono::Timelike::nanosecond(&t)))
-        };
+        let target = tier.floor(Utc::now() - GRACE);
         let row = db
             .query_one_raw(Statement::from_sql_and_values(
                 backend,

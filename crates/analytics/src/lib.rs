@@ -7,6 +7,7 @@ pub mod figures;
 pub mod range;
 pub mod roller;
 pub mod rollup;
+pub mod tiers;
 pub mod trend;
 
 pub use figures::*;

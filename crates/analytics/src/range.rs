@@ -26,7 +26,7 @@ impl Bucket {
         }
     }
 
-    fn length(self) -> TimeDelta {
+    pub fn length(self) -> TimeDelta {
         match self {
             Bucket::Hour => Duration::hours(1),
             Bucket::Day => Duration::days(1),
@@ -36,6 +36,16 @@ impl Bucket {
     /// The start of the bucket holding `at` (UTC hours and days).
     pub fn floor(self, at: DateTime<Utc>) -> DateTime<Utc> {
         at.duration_trunc(self.length()).unwrap_or(at)
+    }
+
+    /// The start of the next bucket, or `at` when a bucket starts there.
+    pub fn ceil(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let floor = self.floor(at);
+        if floor == at {
+            at
+        } else {
+            floor + self.length()
+        }
     }
 }
 
@@ -72,12 +82,17 @@ pub fn floor_hour(at: DateTime<Utc>) -> DateTime<Utc> {
 
 /// `at` rounded up to the next whole hour (unchanged when it is one).
 pub fn ceil_hour(at: DateTime<Utc>) -> DateTime<Utc> {
-    let floor = floor_hour(at);
-    if floor == at {
-        at
-    } else {
-        floor + Duration::hours(1)
-    }
+    Bucket::Hour.ceil(at)
+}
+
+/// `at` rounded down to its UTC day.
+pub fn floor_day(at: DateTime<Utc>) -> DateTime<Utc> {
+    Bucket::Day.floor(at)
+}
+
+/// `at` rounded up to the next UTC midnight (unchanged when it is one).
+pub fn ceil_day(at: DateTime<Utc>) -> DateTime<Utc> {
+    Bucket::Day.ceil(at)
 }
 
 impl Range {

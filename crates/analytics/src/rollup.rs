@@ -1,17 +1,19 @@
-//! Hourly rollups: counts (and sums) per owner, chatbot, hour, metric and
+//! Rollups: counts (and sums) per owner, chatbot, hour (and day), metric and
 //! dimension, kept in the slice that owns the raw rows. A service rolls up
-//! each closed hour once; an overview reads the rollups for the hours before
-//! the watermark and folds the raw rows after it, so its cost follows the
-//! number of hours, not of rows.
+//! each closed hour once, and each closed day from its hours; an overview
+//! reads the daily rollups for whole days, the hourly ones for the hours
+//! around them before the watermark, and folds the raw rows after it, so its
+//! cost follows the number of days, not of rows.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, Func, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
-use crate::range::floor_hour;
+use crate::range::{Bucket, Range, ceil_day, floor_day, floor_hour};
+use crate::tiers::{DAYS, HOURS, Slot};
 
 /// The rollup rows (`analytics_hourly`), the same table in every slice that has one.
 pub mod hourly {
@@ -142,11 +144,28 @@ impl Tally {
     }
 }
 
-/// The sums an overview is made of: over the whole range, and per hour for the trend's metrics.
+/// The sums an overview is made of: over the whole range, and per hour (or
+/// day, when the range is cut by day) for the trend's metrics.
 #[derive(Debug, Default)]
 pub struct Sums {
     pub totals: HashMap<(String, String), Cell>,
     pub hourly: BTreeMap<(DateTime<Utc>, String, String), Cell>,
+}
+
+/// Where a slice's rollups end: every raw row before `hours_until` is in the
+/// hourly tier, and every whole day before `days_until` in the daily tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rolled {
+    pub hours_until: DateTime<Utc>,
+    pub days_until: DateTime<Utc>,
+}
+
+impl Rolled {
+    /// Nothing rolled up yet: every row is read raw.
+    pub const NOTHING: Rolled = Rolled {
+        hours_until: DateTime::<Utc>::UNIX_EPOCH,
+        days_until: DateTime::<Utc>::UNIX_EPOCH,
+    };
 }
 
 impl Sums {
@@ -187,74 +206,69 @@ impl Sums {
         }
     }
 
-    /// Adds the rollups of `owner_id` (and `chatbot_id`) for the hours in `[from, until)`.
+    /// Adds the rollups of `owner_id` (and `chatbot_id`) for the range's hours
+    /// that are rolled up (before `rolled.hours_until`), and returns where they
+    /// end: the raw rows from there on are the caller's to fold. Whole days the
+    /// daily tier holds are read from it, the hours around them from the hourly
+    /// tier; the trend of an hourly range is read from the hourly tier throughout.
     pub async fn add_rollups<C: ConnectionTrait>(
         &mut self,
         db: &C,
         owner_id: Uuid,
         chatbot_id: Option<Uuid>,
-        from: DateTime<Utc>,
-        until: DateTime<Utc>,
+        range: &Range,
+        rolled: Rolled,
         trend_metrics: &[&str],
-    ) -> Result<(), DbErr> {
-        if from >= until {
-            return Ok(());
-        }
-        let scope = || {
-            let mut select = hourly::Entity::find()
-                .select_only()
-                .filter(hourly::Column::OwnerId.eq(owner_id))
-                .filter(hourly::Column::Hour.gte(from))
-                .filter(hourly::Column::Hour.lt(until));
-            if let Some(id) = chatbot_id {
-                select = select.filter(hourly::Column::ChatbotId.eq(id));
+    ) -> Result<DateTime<Utc>, DbErr> {
+        let until = rolled.hours_until.clamp(range.from, range.to);
+        let slot = |from, to| Slot {
+            owner_id,
+            chatbot_id,
+            from,
+            to,
+        };
+        let (first_day, last_day) = (
+            ceil_day(range.from),
+            floor_day(until).min(floor_day(rolled.days_until)),
+        );
+        let hourly = if first_day < last_day {
+            let days = slot(first_day, last_day);
+            self.add_totals(DAYS.totals(db, &days).await?);
+            if range.bucket == Bucket::Day {
+                self.add_trend(DAYS.by_start(db, &days, trend_metrics).await?);
+            } else {
+                self.add_trend(HOURS.by_start(db, &days, trend_metrics).await?);
             }
-            select
+            vec![slot(range.from, first_day), slot(last_day, until)]
+        } else {
+            vec![slot(range.from, until)]
         };
-        // SUM of a BIGINT is NUMERIC on PostgreSQL: cast back so both dialects decode an i64.
-        let count = || -> Expr {
-            Func::cast_as(Func::sum(Expr::col(hourly::Column::Count)), "bigint").into()
-        };
-        let total = || -> Expr { Func::sum(Expr::col(hourly::Column::Total)).into() };
-        let totals: Vec<(String, String, i64, f64)> = scope()
-            .column(hourly::Column::Metric)
-            .column(hourly::Column::Dimension)
-            .column_as(count(), "count")
-            .column_as(total(), "total")
-            .group_by(hourly::Column::Metric)
-            .group_by(hourly::Column::Dimension)
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (metric, dimension, count, total) in totals {
+        for hours in hourly {
+            self.add_totals(HOURS.totals(db, &hours).await?);
+            self.add_trend(HOURS.by_start(db, &hours, trend_metrics).await?);
+        }
+        Ok(until)
+    }
+
+    fn add_totals(&mut self, rows: Vec<(String, String, i64, f64)>) {
+        for (metric, dimension, count, total) in rows {
             self.totals
                 .entry((metric, dimension))
                 .or_default()
                 .add(Cell { count, total });
         }
-        let trend: Vec<(DateTime<Utc>, String, String, i64, f64)> = scope()
-            .column(hourly::Column::Hour)
-            .column(hourly::Column::Metric)
-            .column(hourly::Column::Dimension)
-            .column_as(count(), "count")
-            .column_as(total(), "total")
-            .filter(hourly::Column::Metric.is_in(trend_metrics.iter().copied()))
-            .group_by(hourly::Column::Hour)
-            .group_by(hourly::Column::Metric)
-            .group_by(hourly::Column::Dimension)
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (hour, metric, dimension, count, total) in trend {
+    }
+
+    fn add_trend(&mut self, rows: Vec<(DateTime<Utc>, String, String, i64, f64)>) {
+        for (start, metric, dimension, count, total) in rows {
             self.hourly
-                .entry((hour, metric, dimension))
+                .entry((start, metric, dimension))
                 .or_default()
                 .add(Cell { count, total });
         }
-        Ok(())
     }
 
-    /// The trend's cells of `metric`, by hour.
+    /// The trend's cells of `metric`, by the hour (or, in a daily range, the day) they start.
     pub fn hours_of<'a>(
         &'a self,
         metric: &'a str,

@@ -105,6 +105,47 @@ impl Drop for PgDatabase {
     }
 }
 
+/// A database for one slice's tests, on either backend: a SQLite file in the
+/// temp folder or a fresh PostgreSQL database, removed when this value is dropped.
+pub enum TestDatabase {
+    Sqlite(std::path::PathBuf),
+    Postgres(PgDatabase),
+}
+
+impl TestDatabase {
+    /// A new SQLite file `<prefix>-<uuid>.db` (created on first connection).
+    pub fn sqlite(prefix: &str) -> Self {
+        Self::Sqlite(std::env::temp_dir().join(format!(
+            "{prefix}-{}.db",
+            uuid::Uuid::new_v4().simple()
+        )))
+    }
+
+    /// A new PostgreSQL database `<prefix>_<uuid>`.
+    pub async fn postgres(prefix: &str) -> Self {
+        Self::Postgres(PgDatabase::new(prefix).await)
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{}?mode=rwc", path.display()),
+            Self::Postgres(db) => db.url(),
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Self::Sqlite(path) = self {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = path.clone().into_os_string();
+                file.push(suffix);
+                let _ = std::fs::remove_file(file);
+            }
+        }
+    }
+}
+
 pub struct TestVhost {
     pub name: String,
 }

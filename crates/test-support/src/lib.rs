@@ -17,6 +17,6 @@ pub mod responses;
 pub mod sse;
 
 pub use api::Api;
-pub use infra::{PgDatabase, TestDb, TestVhost};
+pub use infra::{PgDatabase, TestDatabase, TestDb, TestVhost};
 pub use process::{Service, echoflow_binary, free_port};
 pub use responses::{assert_error, assert_invalid, read};

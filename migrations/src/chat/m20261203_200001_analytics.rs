@@ -2,12 +2,12 @@
 //! overview and the roller read by (a chatbot's messages and conversations
 //! by time; every message by time, for rolling up one hour).
 
-use sea_orm_migration::prelude::*;
+use crate::analytics::Rollups;
 
-use crate::analytics::{create_rollup_tables, drop_rollup_tables, index};
-
-#[derive(DeriveMigrationName)]
-pub struct Migration;
+pub const MIGRATION: Rollups = Rollups {
+    name: "m20261203_200001_analytics",
+    indexes: &INDEXES,
+};
 
 const INDEXES: [(&str, &str, &[&str]); 4] = [
     (
@@ -23,23 +23,3 @@ const INDEXES: [(&str, &str, &[&str]); 4] = [
     ),
     ("sessions_started", "conversation_sessions", &["started_at"]),
 ];
-
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        create_rollup_tables(manager).await?;
-        for (name, table, cols) in INDEXES {
-            manager.create_index(index(name, table, cols)).await?;
-        }
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for (name, table, _) in INDEXES {
-            manager
-                .drop_index(Index::drop().name(name).table(Alias::new(table)).to_owned())
-                .await?;
-        }
-        drop_rollup_tables(manager).await
-    }
-}

@@ -13,7 +13,8 @@ impl MigratorTrait for ChatMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261123_000001_create_chat::Migration),
-            Box::new(m20261203_200001_analytics::Migration),
+            Box::new(m20261203_200001_analytics::MIGRATION),
+            Box::new(crate::analytics::DailyRollups),
         ]
     }
 }

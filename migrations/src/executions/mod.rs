@@ -14,7 +14,8 @@ impl MigratorTrait for ExecutionsMigrator {
         vec![
             Box::new(m20261123_000001_create_executions::Migration),
             Box::new(m20261123_000002_durable_steps::Migration),
-            Box::new(m20261203_200001_analytics::Migration),
+            Box::new(m20261203_200001_analytics::MIGRATION),
+            Box::new(crate::analytics::DailyRollups),
         ]
     }
 }

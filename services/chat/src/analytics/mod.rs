@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use echoflow_analytics::roller::{RawRows, rolled_until};
+use echoflow_analytics::roller::{RawRows, rolled};
 use echoflow_analytics::rollup::{Sums, Tally};
 use echoflow_analytics::trend::{self, count};
 use echoflow_analytics::{
@@ -96,9 +96,9 @@ pub async fn figures(
         return Ok(shape(range, &sums, 0));
     }
     // Hours before the watermark come rolled up; the rest is folded from the raw rows.
-    let rolled = rolled_until::<ChatRows>(db).await?.unwrap_or(range.from);
-    let split = rolled.clamp(range.from, range.to);
-    sums.add_rollups(db, owner_id, chatbot_id, range.from, split, &TREND)
+    let rolled = rolled::<ChatRows>(db).await?;
+    let split = sums
+        .add_rollups(db, owner_id, chatbot_id, range, rolled, &TREND)
         .await?;
     let owners: HashMap<Uuid, Uuid> = bots.iter().map(|bot| (*bot, owner_id)).collect();
     let mut tail = Tally::default();

@@ -3,42 +3,27 @@
 //! raw rows and from the rollups.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use echoflow_analytics::roller::roll;
+use echoflow_analytics::range::floor_day;
+use echoflow_analytics::roller::{roll, rolled as rolled_up};
 use echoflow_analytics::{Bucket, IntentCount, Range};
 use echoflow_migrations::Slice;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use echoflow_test_support::TestDatabase;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, Set};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::{ChatRows, figures};
 use crate::store::{chatbots, messages, sessions};
 
-struct Db {
-    db: DatabaseConnection,
-    path: std::path::PathBuf,
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.path.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-async fn database() -> Db {
-    let path = std::env::temp_dir().join(format!(
-        "echoflow-chat-analytics-{}.db",
-        Uuid::new_v4().simple()
-    ));
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let db = echoflow_service_kit::db::connect(&secrecy::SecretString::from(url), "chat", 4)
+/// A migrated chat slice in `database` (removed with it).
+async fn connect(database: TestDatabase) -> (TestDatabase, DatabaseConnection) {
+    let url = secrecy::SecretString::from(database.url());
+    let db = echoflow_service_kit::db::connect(&url, Slice::Chat.name(), 4)
         .await
         .unwrap();
     Slice::Chat.migrate(&db).await.unwrap();
-    Db { db, path }
+    (database, db)
 }
 
 async fn chatbot(db: &DatabaseConnection, owner: Uuid) -> Uuid {
@@ -114,8 +99,18 @@ async fn message(
 }
 
 #[tokio::test]
-async fn every_figure_of_known_conversations_from_raw_rows_and_from_rollups() {
-    let Db { db, .. } = &database().await;
+async fn every_figure_of_known_conversations_on_sqlite() {
+    every_figure(TestDatabase::sqlite("echoflow-chat-analytics")).await;
+}
+
+#[tokio::test]
+async fn every_figure_of_known_conversations_on_postgresql() {
+    every_figure(TestDatabase::postgres("ef_chat_analytics").await).await;
+}
+
+/// Every figure from the raw rows, then the same from the hourly and the daily rollups.
+async fn every_figure(database: TestDatabase) {
+    let (_database, db) = &connect(database).await;
     let now = Utc::now();
     let base = echoflow_analytics::range::floor_hour(now - TimeDelta::days(3));
     let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
@@ -299,6 +294,10 @@ async fn every_figure_of_known_conversations_from_raw_rows_and_from_rollups() {
         (1, 1, 1)
     );
 
+    // An hourly range over whole days, to compare with its rolled-up figures.
+    let by_hour = Range::new(now - TimeDelta::days(4), now, Bucket::Hour).unwrap();
+    let raw_by_hour = figures(db, owner, None, &by_hour).await.unwrap();
+
     // Rolled up: the closed hours come from analytics_hourly, with the same figures.
     assert_eq!(
         roll(db, &ChatRows, now).await.unwrap(),
@@ -323,4 +322,20 @@ async fn every_figure_of_known_conversations_from_raw_rows_and_from_rollups() {
         .map(|b| (b.conversations, b.messages))
         .collect();
     assert_eq!(per_hour, vec![(1, 5), (3, 7)]);
+
+    assert_eq!(
+        figures(db, owner, None, &by_hour).await.unwrap(),
+        raw_by_hour
+    );
+
+    // Every closed day is rolled up too, and whole days are read from the daily
+    // tier: with the hourly rows of those days gone, a daily range reads the same.
+    let tiers = rolled_up::<ChatRows>(db).await.unwrap();
+    assert_eq!(tiers.days_until, floor_day(tiers.hours_until));
+    let hourly_rows = Query::delete()
+        .from_table(Alias::new("analytics_hourly"))
+        .and_where(Expr::col(Alias::new("hour")).lt(tiers.days_until))
+        .to_owned();
+    assert!(db.execute(&hourly_rows).await.unwrap().rows_affected() > 0);
+    assert_eq!(figures(db, owner, None, &range).await.unwrap(), raw);
 }

@@ -8,7 +8,7 @@ pub mod fold;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use echoflow_analytics::durations;
-use echoflow_analytics::roller::{RawRows, rolled_until};
+use echoflow_analytics::roller::{RawRows, rolled};
 use echoflow_analytics::rollup::{Sums, Tally};
 use echoflow_analytics::trend::{self, count};
 use echoflow_analytics::{
@@ -73,11 +73,9 @@ pub async fn figures(
 ) -> Result<ExecutionFigures, DbErr> {
     let mut sums = Sums::default();
     // Hours before the watermark come rolled up; the rest is folded from the raw rows.
-    let rolled = rolled_until::<ExecutionRows>(db)
-        .await?
-        .unwrap_or(range.from);
-    let split = rolled.clamp(range.from, range.to);
-    sums.add_rollups(db, owner_id, chatbot_id, range.from, split, &TREND)
+    let rolled = rolled::<ExecutionRows>(db).await?;
+    let split = sums
+        .add_rollups(db, owner_id, chatbot_id, range, rolled, &TREND)
         .await?;
     let mut tail = Tally::default();
     let scope = Scope::Owner {

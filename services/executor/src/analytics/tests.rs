@@ -3,42 +3,27 @@
 //! from the raw rows and from the rollups.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use echoflow_analytics::roller::roll;
+use echoflow_analytics::range::floor_day;
+use echoflow_analytics::roller::{roll, rolled as rolled_up};
 use echoflow_analytics::{Bucket, FailingStep, FailingWorkflow, Range};
 use echoflow_migrations::Slice;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use echoflow_test_support::TestDatabase;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, Set};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::{ExecutionRows, figures};
 use crate::store::{dead_letters, executions, status, steps};
 
-struct Db {
-    db: DatabaseConnection,
-    path: std::path::PathBuf,
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.path.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-async fn database() -> Db {
-    let path = std::env::temp_dir().join(format!(
-        "echoflow-exec-analytics-{}.db",
-        Uuid::new_v4().simple()
-    ));
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let db = echoflow_service_kit::db::connect(&secrecy::SecretString::from(url), "executions", 4)
+/// A migrated executions slice in `database` (removed with it).
+async fn connect(database: TestDatabase) -> (TestDatabase, DatabaseConnection) {
+    let url = secrecy::SecretString::from(database.url());
+    let db = echoflow_service_kit::db::connect(&url, Slice::Executions.name(), 4)
         .await
         .unwrap();
     Slice::Executions.migrate(&db).await.unwrap();
-    Db { db, path }
+    (database, db)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -127,8 +112,18 @@ async fn dead_letter(
 }
 
 #[tokio::test]
-async fn every_figure_of_known_executions_from_raw_rows_and_from_rollups() {
-    let Db { db, .. } = &database().await;
+async fn every_figure_of_known_executions_on_sqlite() {
+    every_figure(TestDatabase::sqlite("echoflow-exec-analytics")).await;
+}
+
+#[tokio::test]
+async fn every_figure_of_known_executions_on_postgresql() {
+    every_figure(TestDatabase::postgres("ef_exec_analytics").await).await;
+}
+
+/// Every figure from the raw rows, then the same from the hourly and the daily rollups.
+async fn every_figure(database: TestDatabase) {
+    let (_database, db) = &connect(database).await;
     let now = Utc::now();
     let base = echoflow_analytics::range::floor_hour(now - TimeDelta::days(3));
     let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
@@ -300,6 +295,10 @@ async fn every_figure_of_known_executions_from_raw_rows_and_from_rollups() {
     assert_eq!(nobody.duration_ms.p50, None);
     assert!(nobody.top_failing_workflows.is_empty());
 
+    // An hourly range over whole days, to compare with its rolled-up figures.
+    let by_hour = Range::new(now - TimeDelta::days(4), now, Bucket::Hour).unwrap();
+    let raw_by_hour = figures(db, owner, None, &by_hour).await.unwrap();
+
     // Rolled up: the closed hours come from analytics_hourly, with the same figures.
     let rolled = roll(db, &ExecutionRows, now).await.unwrap();
     assert_eq!(rolled, 2, "two hours held ended executions");
@@ -321,4 +320,17 @@ async fn every_figure_of_known_executions_from_raw_rows_and_from_rollups() {
         .map(|b| (b.completed, b.failed, b.cancelled))
         .collect();
     assert_eq!(per_hour, vec![(4, 0, 0), (0, 3, 1)]);
+
+    assert_eq!(figures(db, owner, None, &by_hour).await.unwrap(), raw_by_hour);
+
+    // Every closed day is rolled up too, and whole days are read from the daily
+    // tier: with the hourly rows of those days gone, a daily range reads the same.
+    let tiers = rolled_up::<ExecutionRows>(db).await.unwrap();
+    assert_eq!(tiers.days_until, floor_day(tiers.hours_until));
+    let hourly_rows = Query::delete()
+        .from_table(Alias::new("analytics_hourly"))
+        .and_where(Expr::col(Alias::new("hour")).lt(tiers.days_until))
+        .to_owned();
+    assert!(db.execute(&hourly_rows).await.unwrap().rows_affected() > 0);
+    assert_eq!(figures(db, owner, None, &range).await.unwrap(), raw);
 }
