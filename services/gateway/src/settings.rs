@@ -4,12 +4,14 @@ use echoflow_service_kit::settings::{CommonSettings, Sources};
 use serde::Deserialize;
 
 pub use crate::cors::CorsSettings;
+pub use crate::docs::OpenApiSettings;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub common: CommonSettings,
     pub cors: CorsSettings,
     pub live: LiveSettings,
+    pub openapi: OpenApiSettings,
     pub rate_limit: RateLimitSettings,
 }
 
@@ -80,6 +82,7 @@ impl Settings {
             common: sources.common()?,
             cors: sources.section_or_default("cors")?,
             live: sources.section_or_default("live")?,
+            openapi: sources.section_or_default("openapi")?,
             rate_limit: sources.section_or_default("rate_limit")?,
         })
     }

@@ -12,6 +12,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::caller::check_caller;
 use crate::cors::CorsPolicy;
+use crate::docs::OpenApiCache;
 use crate::limits::Limits;
 use crate::live::LiveUpdates;
 use crate::proxy::{Upstreams, forward};
@@ -79,6 +80,7 @@ impl Service for Application {
             &services.executor_url,
             settings.common.auth.internal_token.clone(),
         )?);
+        let openapi = web::Data::new(OpenApiCache::new(&settings.openapi));
         let dashboard = web::Data::new(StreamTiming {
             counters: std::time::Duration::from_secs(settings.live.counters_secs.max(1)),
             max_lifetime: std::time::Duration::from_secs(settings.live.max_stream_secs.max(1)),
@@ -99,6 +101,7 @@ impl Service for Application {
                 .app_data(live.clone())
                 .app_data(analytics.clone())
                 .app_data(dashboard.clone())
+                .app_data(openapi.clone())
                 .service(
                     web::scope("/api/v1")
                         // The gateway's own, ahead of the proxy that sends the rest of /executions to the executor.

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use echoflow_contracts::EventType;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
 
@@ -25,7 +26,10 @@ pub(super) fn check_config(kind: NodeKind, node: &Node, at: &str) -> Vec<GraphFa
     match kind {
         NodeKind::ActionHttpRequest => faults.extend(check_url(config, at)),
         NodeKind::ConditionIf => faults.extend(check_expression_field(config, "condition", at)),
-        NodeKind::TriggerEvent => faults.extend(check_expression_field(config, "filter", at)),
+        NodeKind::TriggerEvent => {
+            faults.extend(check_expression_field(config, "filter", at));
+            faults.extend(check_event_type(config, at));
+        }
         NodeKind::ConditionSwitch => faults.extend(check_cases(config, at)),
         NodeKind::ActionRespond => faults.extend(crate::respond::config_faults(config, at)),
         _ => {}
@@ -119,6 +123,28 @@ fn is_absolute_http_url(url: &str) -> bool {
     let host = authority.rsplit('@').next().unwrap_or_default();
     let host = host.split(':').next().unwrap_or_default();
     !host.is_empty() && !url.chars().any(char::is_whitespace)
+}
+
+/// A lifecycle event (a chatbot deleted, an end user erased) is echoflow's
+/// own business and starts no workflow: refused on save, rather than kept
+/// as a trigger that never fires.
+fn check_event_type(config: &Value, at: &str) -> Option<GraphFault> {
+    let name = config.get("event_type")?.as_str()?;
+    let event_type = EventType::parse(name).filter(|t| t.is_lifecycle())?;
+    let reason = match event_type {
+        EventType::ChatbotDeleted => {
+            "deleting the chatbot deletes its workflows, this one included, so it would never run"
+        }
+        EventType::EndUserErased => {
+            "a run would keep the erased end user's email in its execution, \
+             which the erasure must not leave behind"
+        }
+        _ => "echoflow handles its lifecycle events itself",
+    };
+    Some(GraphFault::new(
+        path::key(at, "event_type"),
+        format!("'{name}' cannot start a workflow: {reason}"),
+    ))
 }
 
 fn check_expression_field(config: &Value, field: &str, at: &str) -> Option<GraphFault> {

@@ -150,7 +150,7 @@ impl StreamState {
     }
 }
 
-/// Takes `?access_token=` out of every URI, so that no log line or trace carries a token;
+/// Takes `?access_token=` (however percent-encoded its name) out of every URI, so that no log line or trace carries a token;
 /// on the stream route only, it becomes an `Authorization: Bearer` header (unless one was
 /// sent) for [`AuthUser`] (and likewise on the analytics stream); elsewhere it is dropped and never accepted. Runs first, before
 /// the request logger.
@@ -159,35 +159,11 @@ pub fn lift_access_token(req: &mut ServiceRequest) {
     lift(req, accepted);
 }
 
-#[derive(Deserialize)]
-struct TokenParam {
-    access_token: String,
-}
-
 fn lift(req: &mut ServiceRequest, accepted: bool) {
-    let Some(query) = req.uri().query() else {
-        return;
-    };
-    let (tokens, kept): (Vec<&str>, Vec<&str>) = query
-        .split('&')
-        .partition(|pair| pair.split('=').next() == Some("access_token"));
-    if tokens.is_empty() {
-        return;
-    }
-    let token = tokens
-        .iter()
-        .find_map(|pair| web::Query::<TokenParam>::from_query(pair).ok())
-        .map(|param| param.into_inner().access_token);
-    let target = if kept.is_empty() {
-        req.path().to_owned()
-    } else {
-        format!("{}?{}", req.path(), kept.join("&"))
-    };
-    let Ok(uri) = target.parse::<actix_web::http::Uri>() else {
-        return;
-    };
-    req.match_info_mut().get_mut().update(&uri);
-    req.head_mut().uri = uri;
+    let token = echoflow_service_kit::query_credentials::take(req, &["access_token"])
+        .into_iter()
+        .next()
+        .flatten();
     if accepted
         && let Some(token) = token
         && !req.headers().contains_key(header::AUTHORIZATION)
@@ -305,5 +281,25 @@ mod tests {
         assert_eq!(req.query_string(), "limit=5");
         assert_eq!(req.uri().to_string(), "/api/v1/workflows?limit=5");
         assert!(req.headers().get(header::AUTHORIZATION).is_none());
+    }
+
+    #[test]
+    fn a_percent_encoded_token_name_is_taken_out_too() {
+        let mut req = actix_web::test::TestRequest::get()
+            .uri("/api/v1/workflows?access%5Ftoken=secret-token&limit=5&%61ccess_token=again")
+            .to_srv_request();
+        lift(&mut req, false);
+        assert_eq!(req.uri().to_string(), "/api/v1/workflows?limit=5");
+        assert!(req.headers().get(header::AUTHORIZATION).is_none());
+
+        let mut req = actix_web::test::TestRequest::get()
+            .uri("/api/v1/executions/stream?access%5ftoken=a.b.c")
+            .to_srv_request();
+        lift(&mut req, true);
+        assert_eq!(req.query_string(), "");
+        assert_eq!(
+            req.headers().get(header::AUTHORIZATION).unwrap(),
+            "Bearer a.b.c"
+        );
     }
 }

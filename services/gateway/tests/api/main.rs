@@ -9,5 +9,6 @@ mod health;
 mod helpers;
 mod identity;
 mod limits;
+mod openapi_cache;
 mod paths;
 mod routing;

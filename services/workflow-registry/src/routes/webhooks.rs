@@ -2,6 +2,7 @@
 //! secret; a workflow may also require an HMAC signature of the body.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
 use echoflow_contracts::EventType;
 use echoflow_domain::{TriggerSpec, WebhookTrigger};
 use echoflow_service_kit::{ApiError, ErrorCode};
@@ -11,7 +12,7 @@ use uuid::Uuid;
 use super::execute::Accepted;
 use crate::jobs::{JobSubmitter, Submitted, build_job, local_event};
 use crate::responses::{self, SyncWebhooks};
-use crate::store::webhooks;
+use crate::store::{deliveries, webhooks};
 use crate::webhook_secrets::WebhookSecrets;
 use crate::webhook_signature::{self, Scheme};
 
@@ -73,7 +74,17 @@ pub async fn receive(
     // `respond: when_finished`: the caller waits from before the job is queued.
     let waiter = match sync.wait_for(&trigger, execution_id) {
         Ok(waiter) => waiter,
-        Err(busy) => return Ok(busy.response()),
+        // Busy refuses new runs only: a repeat of an accepted delivery still
+        // gets the first one's answer.
+        Err(busy) => {
+            if let Some((key, window)) = &dedupe
+                && let Some(original) =
+                    deliveries::accepted(&jobs.db, wf.id, key, Utc::now(), *window).await?
+            {
+                return Ok(repeated(original));
+            }
+            return Ok(busy.response());
+        }
     };
     let submitted = match dedupe {
         None => Submitted::New(jobs.submit_job(job).await?),
@@ -90,13 +101,18 @@ pub async fn receive(
             },
             None => Ok(HttpResponse::Accepted().json(Accepted::new(execution_id))),
         },
-        Submitted::Repeat(execution_id) => Ok(HttpResponse::Accepted()
-            .insert_header((DUPLICATE_HEADER, "true"))
-            .json(Accepted {
-                execution_id,
-                duplicate: true,
-            })),
+        Submitted::Repeat(execution_id) => Ok(repeated(execution_id)),
     }
+}
+
+/// The answer to a repeated delivery: the first delivery's execution.
+fn repeated(execution_id: Uuid) -> HttpResponse {
+    HttpResponse::Accepted()
+        .insert_header((DUPLICATE_HEADER, "true"))
+        .json(Accepted {
+            execution_id,
+            duplicate: true,
+        })
 }
 
 /// Set on the answer to a repeated delivery.

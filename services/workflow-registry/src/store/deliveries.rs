@@ -90,6 +90,30 @@ pub async fn claim<C: ConnectionTrait>(
     Ok(Delivery::Repeat(recorded.execution_id))
 }
 
+/// The execution of the delivery accepted with `key` within `window`, if
+/// any: read without claiming, to answer a repeat that cannot be admitted
+/// as a new delivery (every place to wait is taken) as the first one was.
+#[tracing::instrument(skip(conn))]
+pub async fn accepted<C: ConnectionTrait>(
+    conn: &C,
+    workflow_id: Uuid,
+    key: &str,
+    now: DateTime<Utc>,
+    window: Duration,
+) -> Result<Option<Uuid>, DbErr> {
+    let select = Query::select()
+        .column(WebhookDeliveries::ExecutionId)
+        .from(WebhookDeliveries::Table)
+        .and_where(Expr::col(WebhookDeliveries::WorkflowId).eq(workflow_id))
+        .and_where(Expr::col(WebhookDeliveries::DedupeKey).eq(key))
+        .and_where(Expr::col(WebhookDeliveries::ReceivedAt).gte(now - window))
+        .to_owned();
+    let recorded = Recorded::find_by_statement(conn.get_database_backend().build(&select))
+        .one(conn)
+        .await?;
+    Ok(recorded.map(|r| r.execution_id))
+}
+
 /// Forgets deliveries older than `before`, in batches; returns how many went.
 pub async fn prune<C: ConnectionTrait>(conn: &C, before: DateTime<Utc>) -> Result<u64, DbErr> {
     let delete = Query::delete()

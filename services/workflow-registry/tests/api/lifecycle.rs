@@ -82,13 +82,6 @@ async fn deleting_a_chatbot_deletes_its_workflows_webhooks_and_schedules(app: Te
             flow_with_trigger("trigger.message_received", json!({})),
         ))
         .await;
-    let listening = app
-        .created(&workflow_body(
-            "on deletion",
-            doomed,
-            event_flow("chatbot.deleted", None),
-        ))
-        .await;
     let other_hook = app
         .created(&workflow_body("other hook", kept, webhook_flow()))
         .await;
@@ -103,7 +96,7 @@ async fn deleting_a_chatbot_deletes_its_workflows_webhooks_and_schedules(app: Te
     assert_eq!(status, 204, "{body}");
     app.wait_for_workflows(doomed, 0).await;
 
-    for wf in [&hook, &scheduled, &conversation, &listening] {
+    for wf in [&hook, &scheduled, &conversation] {
         let (status, body) = app.get_workflow(wf["id"].as_str().unwrap()).await;
         assert_eq!(status, 404, "{body}");
         assert_error(&body, "NOT_FOUND");
@@ -121,7 +114,7 @@ async fn deleting_a_chatbot_deletes_its_workflows_webhooks_and_schedules(app: Te
         );
     }
     let db = app.registry_db().await;
-    let ids: Vec<Uuid> = [&hook, &scheduled, &conversation, &listening]
+    let ids: Vec<Uuid> = [&hook, &scheduled, &conversation]
         .iter()
         .map(|wf| Uuid::parse_str(wf["id"].as_str().unwrap()).unwrap())
         .collect();
@@ -162,7 +155,7 @@ async fn deleting_a_chatbot_deletes_its_workflows_webhooks_and_schedules(app: Te
     app.wait_for_workflows(kept, 1).await;
 
     let deleted = app.audit("?action=workflow.deleted").await;
-    assert_eq!(deleted["total"], 4, "{deleted}");
+    assert_eq!(deleted["total"], 3, "{deleted}");
     for entry in deleted["items"].as_array().unwrap() {
         assert_eq!(entry["details"]["reason"], "chatbot.deleted", "{entry}");
         assert_eq!(entry["details"]["chatbot_id"], doomed.to_string());
@@ -244,5 +237,43 @@ async fn a_lifecycle_event_cannot_be_sent_over_http() {
         assert_eq!(body["error"]["details"]["path"], "type", "{body}");
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
+    app.wait_for_workflows(chatbot, 1).await;
+}
+
+#[tokio::test]
+async fn a_lifecycle_event_type_is_refused_as_a_trigger() {
+    let app = spawn_app().await;
+    let chatbot = app.chatbot().await;
+    for (event_type, reason) in [
+        (
+            "chatbot.deleted",
+            "deleting the chatbot deletes its workflows",
+        ),
+        ("chatbot.end_user_erased", "erased end user's email"),
+    ] {
+        let body = workflow_body("on lifecycle", chatbot, event_flow(event_type, None));
+        let (status, answer) = app.create_workflow(&body).await;
+        assert_eq!(status, 422, "{event_type}: {answer}");
+        assert_error(&answer, "INVALID_WORKFLOW");
+        assert_eq!(
+            answer["error"]["details"]["path"], "flow_definition.nodes[0].data.config.event_type",
+            "{answer}"
+        );
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(reason), "{message}");
+    }
+    // An existing workflow cannot be changed to listen for one either.
+    let created = app
+        .created(&workflow_body(
+            "custom",
+            chatbot,
+            event_flow("custom.order_paid", None),
+        ))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let changed = json!({"flow_definition": event_flow("chatbot.end_user_erased", None)});
+    let (status, answer) = app.update_workflow(id, &changed).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_error(&answer, "INVALID_WORKFLOW");
     app.wait_for_workflows(chatbot, 1).await;
 }

@@ -40,7 +40,19 @@ fn call_in_background(
     app: &TestApp,
     hook: &str,
 ) -> tokio::task::JoinHandle<(u16, reqwest::header::HeaderMap, String, Duration)> {
-    let request = app.client.post(app.url(hook)).json(&json!({"order": 7}));
+    call_in_background_with(app, hook, &[])
+}
+
+/// [`call_in_background`] with these headers.
+fn call_in_background_with(
+    app: &TestApp,
+    hook: &str,
+    headers: &[(&str, &str)],
+) -> tokio::task::JoinHandle<(u16, reqwest::header::HeaderMap, String, Duration)> {
+    let mut request = app.client.post(app.url(hook)).json(&json!({"order": 7}));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
     tokio::spawn(async move {
         let started = Instant::now();
         let response = request.send().await.unwrap();
@@ -258,6 +270,40 @@ async fn beyond_the_most_waiting_callers_a_call_is_refused_and_starts_nothing() 
     publish(&app, responded(&next, 204, json!({}), json!("dropped"))).await;
     let (status, _, text, _) = again.await.unwrap();
     assert_eq!((status, text.as_str()), (204, ""), "204 carries no body");
+}
+
+#[tokio::test]
+async fn a_repeated_delivery_gets_the_first_ones_execution_even_when_every_place_is_taken() {
+    let app = spawn_app_with_settings(vec![("registry.webhook_max_waiting", "1".into())]).await;
+    let created = waiting_workflow(&app, json!({"respond": "when_finished"})).await;
+    let hook = hook_path(&created);
+    let waiting = call_in_background_with(&app, &hook, &[("idempotency-key", "delivery-1")]);
+    let execution_id = announced(&app, 1).await;
+
+    // The sender gave up waiting and retries the same delivery: the one place is still taken.
+    let (status, body) = app
+        .call_hook(&hook, "{}", &[("idempotency-key", "delivery-1")])
+        .await;
+
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        body,
+        json!({"execution_id": execution_id, "duplicate": true})
+    );
+    // Another delivery is still refused, and nothing else started.
+    let (status, body) = app
+        .call_hook(&hook, "{}", &[("idempotency-key", "delivery-2")])
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_error(&body, "SERVICE_UNAVAILABLE");
+    assert_eq!(app.announced_jobs().await.len(), 1, "nothing else started");
+    publish(
+        &app,
+        responded(&execution_id, 200, json!({}), json!("done")),
+    )
+    .await;
+    let (status, _, text, _) = waiting.await.unwrap();
+    assert_eq!((status, text.as_str()), (200, "done"));
 }
 
 #[tokio::test]
