@@ -2,7 +2,8 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Read when the script runs, not when it is compiled: a target folder copied
     // to another checkout must not compile the first checkout's proto/.
-    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").ok_or("CARGO_MANIFEST_DIR is not set")?;
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").ok_or("CARGO_MANIFEST_DIR is not set")?;
     let proto_dir = std::path::Path::new(&manifest_dir).join("../../proto");
     let file = proto_dir.join("echoflow.proto");
     println!("cargo:rerun-if-changed={}", file.display());

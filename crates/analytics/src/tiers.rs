@@ -79,7 +79,9 @@ impl Tier {
             return Ok(Vec::new());
         }
         let mut select = self.select(slot);
-        select.column(Alias::new("metric")).column(Alias::new("dimension"));
+        select
+            .column(Alias::new("metric"))
+            .column(Alias::new("dimension"));
         sums(&mut select);
         select
             .group_by_col(Alias::new("metric"))

@@ -115,10 +115,9 @@ pub enum TestDatabase {
 impl TestDatabase {
     /// A new SQLite file `<prefix>-<uuid>.db` (created on first connection).
     pub fn sqlite(prefix: &str) -> Self {
-        Self::Sqlite(std::env::temp_dir().join(format!(
-            "{prefix}-{}.db",
-            uuid::Uuid::new_v4().simple()
-        )))
+        Self::Sqlite(
+            std::env::temp_dir().join(format!("{prefix}-{}.db", uuid::Uuid::new_v4().simple())),
+        )
     }
 
     /// A new PostgreSQL database `<prefix>_<uuid>`.

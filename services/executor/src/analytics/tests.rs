@@ -321,7 +321,10 @@ async fn every_figure(database: TestDatabase) {
         .collect();
     assert_eq!(per_hour, vec![(4, 0, 0), (0, 3, 1)]);
 
-    assert_eq!(figures(db, owner, None, &by_hour).await.unwrap(), raw_by_hour);
+    assert_eq!(
+        figures(db, owner, None, &by_hour).await.unwrap(),
+        raw_by_hour
+    );
 
     // Every closed day is rolled up too, and whole days are read from the daily
     // tier: with the hourly rows of those days gone, a daily range reads the same.
